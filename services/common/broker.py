@@ -1,0 +1,130 @@
+"""Broker plumbing: connections, the topology every service relies on, and confirmed publishing."""
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Iterable
+
+import amqp
+from kombu import Connection
+
+from services.common.events import CALLOUTS, CHECKINS, DEADLETTERS, EXCHANGES, WHISTLES
+from services.common.reference import ReferenceData
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+QUORUM = {"x-queue-type": "quorum"}
+OUTCOME_TTL_MS = 7 * 24 * 3600 * 1000    # a street that never reads its outcomes does not fill the disk
+
+CONNECTION_ERRORS = (OSError, socket.timeout, amqp.exceptions.ConnectionError,
+                     amqp.exceptions.ChannelError, amqp.exceptions.RecoverableConnectionError,
+                     ConnectionError)
+
+
+class Unroutable(Exception):
+    """The broker returned a mandatory message: no queue is bound for its routing key."""
+
+
+class NotConfirmed(Exception):
+    """The broker nacked a message or did not confirm it in time."""
+
+
+def connect(settings: Settings) -> Connection:
+    conn = Connection(settings.amqp_uri, heartbeat=0, connect_timeout=5)
+    conn.connect()
+    return conn
+
+
+def declare_exchanges(channel, settings: Settings) -> None:
+    for name in EXCHANGES:
+        channel.exchange_declare(settings.name(name), "topic", durable=True, auto_delete=False)
+    channel.exchange_declare(settings.name(DEADLETTERS), "fanout", durable=True, auto_delete=False)
+    channel.queue_declare(settings.name(DEADLETTERS), durable=True, auto_delete=False, arguments=QUORUM)
+    channel.queue_bind(settings.name(DEADLETTERS), settings.name(DEADLETTERS), "")
+
+
+def declare_queue(channel, settings: Settings, queue: str, bindings: Iterable[tuple[str, str]],
+                  arguments: dict | None = None) -> str:
+    """A durable quorum queue bound by (exchange, routing key) pairs; returns its full name."""
+    name = settings.name(queue)
+    channel.queue_declare(name, durable=True, auto_delete=False, arguments={**QUORUM, **(arguments or {})})
+    for exchange, key in bindings:
+        channel.queue_bind(name, settings.name(exchange), key)
+    return name
+
+
+def department_queue(department_code: str) -> str:
+    return f"department.{department_code}.callouts"
+
+
+def street_queue(street_code: str) -> str:
+    return f"street.{street_code}.outcomes"
+
+
+def declare_outside_parties(channel, settings: Settings, reference: ReferenceData) -> None:
+    """A durable queue per department and per street, so their messages wait for them.
+
+    A department's system may bind queues of its own as well; these make sure a call-out issued
+    while nobody listens is kept, not returned."""
+    for department in reference.departments:
+        declare_queue(channel, settings, department_queue(department.code),
+                      [(CALLOUTS, f"callout.{department.code}.*")])
+        declare_queue(channel, settings, f"department.{department.code}.outcomes",
+                      [(CHECKINS, f"outcome.{department.code}.*")], {"x-message-ttl": OUTCOME_TTL_MS})
+    for street in reference.streets:
+        declare_queue(channel, settings, street_queue(street.code),
+                      [(WHISTLES, f"outcome.{street.code}.*")], {"x-message-ttl": OUTCOME_TTL_MS})
+
+
+class ConfirmedPublisher:
+    """Publishes persistent messages one at a time, each confirmed by the broker (or an error).
+
+    Not shared between greenthreads without a lock: a confirm is read off the same channel."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._conn: Connection | None = None
+        self._channel = None
+        self._returned: set[str] = set()
+
+    def _ensure(self):
+        if self._channel is None:
+            self._conn = connect(self.settings)
+            channel = self._conn.channel()
+            channel.events["basic_return"].add(self._on_return)
+            declare_exchanges(channel, self.settings)
+            self._channel = channel
+        return self._channel
+
+    def _on_return(self, exc, exchange, routing_key, message):
+        self._returned.add(message.properties.get("message_id", ""))
+
+    def publish(self, exchange: str, routing_key: str, body: bytes, message_id: str,
+                headers: dict | None = None, content_type: str = "application/json") -> None:
+        """Returns once the broker has confirmed; raises Unroutable, NotConfirmed or a connection error."""
+        channel = self._ensure()
+        message = amqp.Message(body, content_type=content_type, delivery_mode=2,
+                               message_id=message_id, application_headers=headers or {})
+        try:
+            channel.basic_publish_confirm(message, exchange=self.settings.name(exchange),
+                                          routing_key=routing_key, mandatory=True,
+                                          confirm_timeout=self.settings.confirm_timeout)
+        except amqp.exceptions.MessageNacked as exc:
+            raise NotConfirmed(f"broker nacked {message_id}") from exc
+        except socket.timeout as exc:
+            self.close()
+            raise NotConfirmed(f"no confirm for {message_id} within {self.settings.confirm_timeout}s") from exc
+        except CONNECTION_ERRORS:
+            self.close()
+            raise
+        if message_id in self._returned:
+            self._returned.discard(message_id)
+            raise Unroutable(f"no queue bound to {exchange} {routing_key}")
+
+    def close(self) -> None:
+        conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.release()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail again
+                pass

@@ -1,0 +1,118 @@
+"""Database engines (SQLite or PostgreSQL), a nameko session provider, and schema creation."""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
+
+log = logging.getLogger(__name__)
+_engines: dict[str, Engine] = {}
+
+
+def _green_psycopg2() -> None:
+    """psycopg2 blocks the eventlet hub unless told to wait through it."""
+    try:
+        import eventlet.patcher
+        if eventlet.patcher.is_monkey_patched("socket"):
+            from psycogreen.eventlet import patch_psycopg
+            patch_psycopg()
+    except ImportError:  # pragma: no cover - eventlet is always installed with nameko
+        pass
+
+
+def engine_for(url: str) -> Engine:
+    """One engine per URL per process."""
+    if url in _engines:
+        return _engines[url]
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per process: greenthreads queue for it instead of holding SQLite's
+        # write lock across a yield and deadlocking on each other (sqlite3 never yields).
+        engine = create_engine(url, poolclass=QueuePool, pool_size=1, max_overflow=0,
+                               pool_timeout=60, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+    else:
+        _green_psycopg2()
+        engine = create_engine(url, pool_size=10, max_overflow=5, pool_pre_ping=True)
+    _engines[url] = engine
+    return engine
+
+
+def dispose_all() -> None:
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+def ensure_database(url: str) -> None:
+    """Creates the PostgreSQL database named in the URL if it is missing (SQLite creates itself)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                  {"n": parsed.database}).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+                log.info("created database %s", parsed.database)
+    finally:
+        admin.dispose()
+
+
+def create_schema(url: str, metadata: MetaData) -> Engine:
+    ensure_database(url)
+    engine = engine_for(url)
+    metadata.create_all(engine)
+    return engine
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker) -> Iterator[Session]:
+    """One transaction: committed if the block finishes, rolled back if it raises."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+class Database(DependencyProvider):
+    """Injects a session factory; each worker opens its own unit of work with it."""
+
+    def __init__(self, metadata: MetaData):
+        self.metadata = metadata
+        self.factory: sessionmaker | None = None
+
+    def setup(self):
+        engine = create_schema(self.container.config["SETTINGS"].database_url, self.metadata)
+        self.factory = sessionmaker(bind=engine, expire_on_commit=False)
+
+    def get_dependency(self, worker_ctx):
+        return self.factory

@@ -1,0 +1,176 @@
+"""The district's reference data (streets, grids, departments, categories, matrix, deadlines), read from a data file."""
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+URGENCIES = ("emergency", "urgent", "normal", "complex")
+Urgency = Literal["emergency", "urgent", "normal", "complex"]
+CODE = r"^[a-z][a-z0-9_-]{0,62}$"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "deploy" / "reference" / "district.yaml"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Span(Strict):
+    """A deadline span: clock time (minutes/hours) or working days on the Chinese calendar."""
+
+    amount: int = Field(gt=0)
+    unit: Literal["minutes", "hours", "working_days"]
+
+    @classmethod
+    def parse(cls, text: str) -> "Span":
+        match = re.fullmatch(r"(\d+)\s*(m|h|wd)", text.strip())
+        if not match:
+            raise ValueError(f"span {text!r} must look like 30m, 2h or 7wd")
+        unit = {"m": "minutes", "h": "hours", "wd": "working_days"}[match.group(2)]
+        return cls(amount=int(match.group(1)), unit=unit)
+
+    def as_timedelta(self) -> timedelta | None:
+        """Clock spans as a timedelta; None for working days (they need the calendar)."""
+        if self.unit == "minutes":
+            return timedelta(minutes=self.amount)
+        if self.unit == "hours":
+            return timedelta(hours=self.amount)
+        return None
+
+    def __str__(self) -> str:
+        return f"{self.amount}{ {'minutes': 'm', 'hours': 'h', 'working_days': 'wd'}[self.unit] }"
+
+
+def _span(value):
+    return Span.parse(value) if isinstance(value, str) else value
+
+
+class Grid(Strict):
+    code: str = Field(pattern=CODE)
+    name_zh: str
+    name_en: str
+
+
+class Community(Strict):
+    code: str = Field(pattern=CODE)
+    name_zh: str
+    name_en: str
+    grids: tuple[Grid, ...] = Field(min_length=1)
+
+
+class Street(Strict):
+    code: str = Field(pattern=CODE)
+    name_zh: str
+    name_en: str
+    communities: tuple[Community, ...] = Field(min_length=1)
+
+    @property
+    def grid_codes(self) -> frozenset[str]:
+        return frozenset(g.code for c in self.communities for g in c.grids)
+
+
+class Department(Strict):
+    code: str = Field(pattern=CODE)
+    name_zh: str
+    name_en: str
+
+
+class Category(Strict):
+    code: str = Field(pattern=CODE)
+    name_zh: str
+    name_en: str
+    lead: str
+    support: tuple[str, ...] = ()
+    joint_enforcement: bool = False
+
+
+class UrgencyLevel(Strict):
+    name_zh: str
+    name_en: str
+    check_in: Span
+    arrival: Span
+    completion: Span
+
+    _parse = field_validator("check_in", "arrival", "completion", mode="before")(_span)
+
+
+class Officer(Strict):
+    code: str = Field(pattern=CODE)
+    name: str
+    department: str
+    shifts: tuple[Literal["day", "night"], ...] = Field(min_length=1)
+    team_lead: bool = False
+
+
+class District(Strict):
+    code: str = Field(pattern=CODE)
+    name_zh: str
+    name_en: str
+
+
+class ReferenceData(Strict):
+    district: District
+    streets: tuple[Street, ...] = Field(min_length=1)
+    departments: tuple[Department, ...] = Field(min_length=1)
+    categories: tuple[Category, ...] = Field(min_length=1)
+    urgencies: dict[Urgency, UrgencyLevel]
+    officers: tuple[Officer, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ReferenceData":
+        problems: list[str] = []
+        for kind, items in (("street", self.streets), ("department", self.departments),
+                            ("category", self.categories), ("officer", self.officers)):
+            codes = [i.code for i in items]
+            dupes = sorted({c for c in codes if codes.count(c) > 1})
+            if dupes:
+                problems.append(f"duplicate {kind} codes: {', '.join(dupes)}")
+        grids = [g for s in self.streets for g in s.grid_codes]
+        if len(grids) != len(set(grids)):
+            problems.append("a grid code appears under two streets")
+        departments = {d.code for d in self.departments}
+        for category in self.categories:
+            for code in (category.lead, *category.support):
+                if code not in departments:
+                    problems.append(f"category {category.code} names unknown department {code}")
+            if category.lead in category.support:
+                problems.append(f"category {category.code} lists its lead {category.lead} as support")
+        for officer in self.officers:
+            if officer.department not in departments:
+                problems.append(f"officer {officer.code} belongs to unknown department {officer.department}")
+        missing = [u for u in URGENCIES if u not in self.urgencies]
+        if missing:
+            problems.append(f"urgencies missing: {', '.join(missing)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def street(self, code: str) -> Street | None:
+        return next((s for s in self.streets if s.code == code), None)
+
+    def category(self, code: str) -> Category | None:
+        return next((c for c in self.categories if c.code == code), None)
+
+    def department(self, code: str) -> Department | None:
+        return next((d for d in self.departments if d.code == code), None)
+
+    @property
+    def department_codes(self) -> frozenset[str]:
+        return frozenset(d.code for d in self.departments)
+
+
+def parse_reference(text: str) -> ReferenceData:
+    return ReferenceData.model_validate(yaml.safe_load(text))
+
+
+@lru_cache(maxsize=4)
+def load_reference(path: str | None = None) -> ReferenceData:
+    """Reads the reference data file named by REFERENCE_DATA (or the shipped demo district)."""
+    chosen = Path(path or os.environ.get("REFERENCE_DATA") or DEFAULT_PATH)
+    return parse_reference(chosen.read_text(encoding="utf-8"))

@@ -1,0 +1,57 @@
+"""Settings read from the environment once, at the edge; the domain only ever receives values."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'var' / '{service}.db'}"
+DEFAULT_WEB = {"whistle": "127.0.0.1:8000", "dispatch": "127.0.0.1:8001",
+               "roster": "127.0.0.1:8002", "metrics": "127.0.0.1:9102"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    amqp_uri: str
+    database_url: str
+    web_address: str
+    namespace: str              # prefixed to every exchange and queue name (tests use their own)
+    max_attempts: int           # deliveries of one message before it is dead-lettered
+    confirm_timeout: float      # seconds to wait for the broker's publisher confirm
+    outbox_sweep_seconds: float
+    prefetch: int
+
+    @property
+    def nameko_config(self) -> dict:
+        """nameko's own config, carrying these settings for our extensions under SETTINGS."""
+        return {"AMQP_URI": self.amqp_uri, "WEB_SERVER_ADDRESS": self.web_address,
+                "max_workers": self.prefetch, "parent_calls_tracked": 10,
+                "rpc_exchange": self.name("nameko-rpc"), "SETTINGS": self}
+
+    def name(self, bus_name: str) -> str:
+        """An exchange or queue name inside this deployment's namespace."""
+        return f"{self.namespace}{bus_name}"
+
+
+def database_url(service: str, env=os.environ) -> str:
+    explicit = env.get(f"{service.upper()}_DATABASE_URL")
+    if explicit:
+        return explicit
+    return env.get("DATABASE_URL", DEFAULT_DATABASE_URL).replace("{service}", service)
+
+
+def load_settings(service: str, env=os.environ) -> Settings:
+    return Settings(
+        service=service,
+        amqp_uri=env.get("AMQP_URI", DEFAULT_AMQP_URI),
+        database_url=database_url(service, env),
+        web_address=env.get(f"{service.upper()}_WEB_ADDRESS", DEFAULT_WEB[service]),
+        namespace=env.get("BUS_NAMESPACE", ""),
+        max_attempts=int(env.get("MAX_DELIVERY_ATTEMPTS", "5")),
+        confirm_timeout=float(env.get("CONFIRM_TIMEOUT_SECONDS", "5")),
+        outbox_sweep_seconds=float(env.get("OUTBOX_SWEEP_SECONDS", "2")),
+        prefetch=int(env.get("PREFETCH", "10")),
+    )

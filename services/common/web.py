@@ -1,0 +1,82 @@
+"""HTTP helpers for nameko @http entrypoints: JSON in and out, clear errors, a size limit, /metrics."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any, Callable
+
+from nameko.web.handlers import http
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.wrappers import Response
+
+from services.common.events import MAX_BODY_BYTES, ContractError, FieldError, parse
+
+log = logging.getLogger(__name__)
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, errors: tuple[FieldError, ...] = ()):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+
+
+def json_response(status: int, body: Any) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
+                    mimetype="application/json")
+
+
+def error_body(message: str, errors: tuple[FieldError, ...] = ()) -> dict:
+    return {"error": message, "errors": [e.model_dump() for e in errors]}
+
+
+def read_json(request, model):
+    """The request body validated as `model`; HttpError 413/415/400 naming what is wrong."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise HttpError(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise HttpError(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
+    if request.mimetype != "application/json":
+        raise HttpError(415, f"content type must be application/json, not {request.mimetype or 'none'}")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HttpError(400, f"invalid JSON: {exc}") from None
+    try:
+        return parse(model, payload)
+    except ContractError as exc:
+        raise HttpError(422, "invalid request", exc.errors) from None
+
+
+def json_api(fn: Callable) -> Callable:
+    """Turns HttpError and contract errors into JSON 4xx, and anything unexpected into a JSON 500."""
+
+    @functools.wraps(fn)
+    def wrapper(self, request, *args, **kwargs):
+        try:
+            status, body = fn(self, request, *args, **kwargs)
+            return json_response(status, body)
+        except HttpError as exc:
+            return json_response(exc.status, error_body(exc.message, exc.errors))
+        except ContractError as exc:
+            return json_response(422, error_body("invalid request", exc.errors))
+        except Exception:  # noqa: BLE001 - logged with its traceback; the caller gets no traceback
+            log.exception("unexpected error serving %s %s", request.method, request.path)
+            return json_response(500, error_body("internal error; the operator has the details"))
+
+    return wrapper
+
+
+class OpsEndpoints:
+    """/health and /metrics, mixed into every service."""
+
+    @http("GET", "/health")
+    def health(self, request):
+        return json_response(200, {"status": "ok", "service": self.name})
+
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        return Response(generate_latest(), status=200, content_type=CONTENT_TYPE_LATEST)
