@@ -132,15 +132,23 @@ class BusHub(SharedExtension, ProviderCollector):
             handle_result=partial(self._handle_result, provider, message, payload))
 
     def _handle_result(self, provider, message, payload, worker_ctx, result, exc_info):
+        # nameko kills the whole container if this raises, so nothing may escape it
+        try:
+            self._settle_result(provider, message, payload, exc_info)
+        except Exception:  # noqa: BLE001
+            log.exception("%s could not settle a message; it stays unacked and comes back", provider.queue)
+        return result, None
+
+    def _settle_result(self, provider, message, payload, exc_info):
         if exc_info is None:
             self._ack(message)
             CONSUMED.labels(self.settings.service, provider.queue, "ok").inc()
-            return result
+            return
         exc = exc_info[1]
         body = payload.model_dump(mode="json") if isinstance(payload, Message) else {}
         if isinstance(exc, Rejected):
             self._reject(provider, message, body, exc.errors, exc.reason)
-            return result
+            return
         attempts = int((message.headers or {}).get("x-delivery-count", 0)) + 1
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         if attempts >= self.settings.max_attempts:
@@ -152,7 +160,6 @@ class BusHub(SharedExtension, ProviderCollector):
             eventlet.sleep(min(5.0, 0.1 * 2 ** attempts))
             self._requeue(message)
             CONSUMED.labels(self.settings.service, provider.queue, "retried").inc()
-        return result
 
     # ------------------------------------------------------------------ settling a message
     def _reject(self, provider, message, body: dict, errors: tuple[FieldError, ...], reason: str):
@@ -239,6 +246,7 @@ class BusConsumer(Entrypoint):
         self.model = model
         self.outcome = outcome
         self.verify = verify
+        kwargs.setdefault("expected_exceptions", (Rejected,))
         super().__init__(**kwargs)
 
     def setup(self):

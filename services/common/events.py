@@ -208,10 +208,10 @@ class AllCheckedIn(Event):
     whistle_id: str
     street_code: str
     departments: tuple[str, ...]
-    raised_at: AwareDatetime
+    first_issued_at: AwareDatetime
     last_checked_in_at: AwareDatetime
 
-    _ser = field_serializer("raised_at", "last_checked_in_at")(lambda self, v: iso(v))
+    _ser = field_serializer("first_issued_at", "last_checked_in_at")(lambda self, v: iso(v))
 
 
 class TeamMember(Message):

@@ -1,0 +1,71 @@
+"""Metrics use cases: record each event once in the read model, then observe it in Prometheus."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import sessionmaker
+
+from services.common.db import unit_of_work
+from services.common.events import (AllCheckedIn, CalloutCheckedIn, CalloutIssued, Event, TeamAssembled,
+                                    WhistleRaised)
+from services.metrics import instruments as m
+from services.metrics.orm import callout_facts, platform
+
+CONSUMER = "metrics.events"
+Observation = Callable[[], None]
+
+
+def record(factory: sessionmaker, event: Event, now: datetime) -> list[Observation]:
+    """Stores the event's facts; returns the observations to make once that has committed."""
+    with unit_of_work(factory) as session:
+        if not platform.first_time(session, CONSUMER, event.event_id, now):
+            return []
+        if isinstance(event, WhistleRaised):
+            return [m.WHISTLES_RAISED.labels(event.street_code, event.urgency).inc]
+        if isinstance(event, CalloutIssued):
+            session.execute(insert(callout_facts).values(
+                callout_id=event.callout_id, whistle_id=event.whistle_id,
+                department_code=event.department_code, street_code=event.street_code,
+                category=event.category, urgency=event.urgency, issued_at=event.issued_at,
+                check_in_by=event.deadlines.check_in_by))
+            return [m.CALLOUTS_ISSUED.labels(event.department_code, event.urgency).inc]
+        if isinstance(event, CalloutCheckedIn):
+            # the check-in may overtake its call-out on the bus: the fact is completed either way
+            found = session.execute(select(callout_facts.c.callout_id).where(
+                callout_facts.c.callout_id == event.callout_id)).first()
+            values = dict(checked_in_at=event.checked_in_at, on_time=event.on_time)
+            if found:
+                session.execute(update(callout_facts).where(
+                    callout_facts.c.callout_id == event.callout_id).values(**values))
+            else:
+                session.execute(insert(callout_facts).values(
+                    callout_id=event.callout_id, whistle_id=event.whistle_id,
+                    department_code=event.department_code, street_code=event.street_code,
+                    category=event.category, urgency=event.urgency, issued_at=event.issued_at,
+                    check_in_by=event.check_in_by, **values))
+            latency = (event.checked_in_at - event.issued_at).total_seconds()
+            return [lambda: m.CHECKIN_LATENCY.labels(event.department_code, event.urgency).observe(latency),
+                    m.CHECKINS.labels(event.department_code, event.urgency, str(event.on_time).lower()).inc]
+        if isinstance(event, AllCheckedIn):
+            latency = (event.last_checked_in_at - event.first_issued_at).total_seconds()
+            urgency = session.execute(select(callout_facts.c.urgency).where(
+                callout_facts.c.whistle_id == event.whistle_id).limit(1)).scalar() or "unknown"
+            return [lambda: m.ALL_CHECKED_IN_LATENCY.labels(urgency).observe(latency)]
+        if isinstance(event, TeamAssembled):
+            return [m.TEAMS.labels(event.category, str(not event.gaps).lower()).inc]
+        return []
+
+
+def replay_facts(factory: sessionmaker) -> int:
+    """Rebuilds the call-out instruments from the read model after a restart; returns rows replayed."""
+    with unit_of_work(factory) as session:
+        rows = session.execute(select(callout_facts)).all()
+    for r in rows:
+        m.CALLOUTS_ISSUED.labels(r.department_code, r.urgency).inc()
+        if r.checked_in_at is not None:
+            m.CHECKIN_LATENCY.labels(r.department_code, r.urgency).observe(
+                (r.checked_in_at - r.issued_at).total_seconds())
+            m.CHECKINS.labels(r.department_code, r.urgency, str(bool(r.on_time)).lower()).inc()
+    return len(rows)

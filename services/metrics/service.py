@@ -1,0 +1,39 @@
+"""The metrics service's nameko entrypoints: every event in, /metrics out for Prometheus."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy.orm import sessionmaker
+
+from services.common.consumer import consume
+from services.common.db import Database, create_schema
+from services.common.events import (CALLOUTS, EVENTS, AllCheckedIn, CalloutCheckedIn, CalloutIssued,
+                                    TeamAssembled, WhistleRaised)
+from services.common.web import OpsEndpoints
+from services.metrics import handlers
+from services.metrics.orm import metadata
+
+
+class ReplayOnStart(DependencyProvider):
+    """Counters live in memory; after a restart they are rebuilt from the read model."""
+
+    def start(self):
+        engine = create_schema(self.container.config["SETTINGS"].database_url, metadata)
+        handlers.replay_facts(sessionmaker(bind=engine))
+
+
+class MetricsService(OpsEndpoints):
+    name = "metrics"
+    db = Database(metadata)
+    replay = ReplayOnStart()
+
+    @consume("metrics.events", [(CALLOUTS, "callout.#"), (EVENTS, "whistle.raised"), (EVENTS, "callout.checked_in"),
+              (EVENTS, "whistle.all_checked_in"), (EVENTS, "team.assembled")],
+             (WhistleRaised, CalloutIssued, CalloutCheckedIn, AllCheckedIn, TeamAssembled))
+    def on_event(self, event):
+        for observe in handlers.record(self.db, event, datetime.now(timezone.utc)):
+            observe()
+
+
+SERVICE = MetricsService
