@@ -131,7 +131,7 @@ if [[ "$NO_START" == 1 ]]; then
 fi
 
 if ((!local_host)); then
-    err "RabbitMQ at $ADDR (from AMQP_URI) is not reachable, and it is not on this machine:"
+    err "RabbitMQ at $ADDR (from AMQP_URI) is not reachable, and that is not a local address (127.0.0.1, localhost, ::1), so nothing is started here:"
     err "start that broker, or set AMQP_URI to one that answers"
     exit 1
 fi

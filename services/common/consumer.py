@@ -24,6 +24,7 @@ from services.common.events import (DEADLETTERS, MAX_BODY_BYTES, ContractError, 
                                     Message, decode_event, encode, parse, route_of)
 
 log = logging.getLogger(__name__)
+STATE = {"consuming": True}   # False while a service with bus entrypoints has not yet bound its queues
 CONSUMED = Counter("chuishao_messages_consumed_total", "Messages handled, by outcome",
                    ["service", "consumer", "outcome"])
 
@@ -55,6 +56,7 @@ class BusHub(SharedExtension, ProviderCollector):
     def setup(self):
         self.settings = self.container.config["SETTINGS"]
         self.publisher = ConfirmedPublisher(self.settings)
+        STATE["consuming"] = False
 
     def start(self):
         self._thread = self.container.spawn_managed_thread(self._run, identifier="bus_hub")
@@ -101,6 +103,7 @@ class BusHub(SharedExtension, ProviderCollector):
                 queue = declare_queue(channel, self.settings, provider.queue, provider.bindings)
                 tags.append(channel.basic_consume(queue, callback=partial(self._on_message, provider)))
             self._channel = channel
+            STATE["consuming"] = True
             if not self._ready.ready():
                 self._ready.send(True)
             cancelled = False
@@ -116,6 +119,7 @@ class BusHub(SharedExtension, ProviderCollector):
                     pass
         finally:
             self._channel = None
+            STATE["consuming"] = False
             try:
                 conn.release()
             except Exception:  # noqa: BLE001

@@ -32,6 +32,10 @@ def main(argv: list[str]) -> int:
     logging.getLogger(__name__).info("%s starting: database %s, web %s, bus namespace %r",
                                      name, _safe(settings.database_url), settings.web_address,
                                      settings.namespace)
+    if settings.namespace:
+        # nameko names RPC queues `rpc-<service>` whatever the exchange; keep namespaces apart
+        import nameko.rpc
+        nameko.rpc.RPC_QUEUE_TEMPLATE = f"{settings.namespace}rpc-{{}}"
     run([module.SERVICE], settings.nameko_config)
     return 0
 

@@ -75,6 +75,10 @@ class OpsEndpoints:
 
     @http("GET", "/health")
     def health(self, request):
+        """200 once the service is consuming from the bus; 503 while it (re)connects."""
+        from services.common.consumer import STATE
+        if not STATE["consuming"]:
+            return json_response(503, {"status": "connecting", "service": self.name})
         return json_response(200, {"status": "ok", "service": self.name})
 
     @http("GET", "/metrics")

@@ -1,0 +1,131 @@
+"""The whistle service as its own process on the real broker: RPC, HTTP and the `whistles` exchange."""
+from __future__ import annotations
+
+import pytest
+import requests
+from nameko.exceptions import RemoteError
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.support.bus import dead_letters
+from tests.support.samples import whistle_request
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def whistle(stack):
+    stack.start("whistle")
+
+
+def test_rpc_raises_a_whistle_and_announces_it(stack, bus):
+    raised = bus.listen("events", "whistle.raised")
+    request = whistle_request()
+    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+        answer = rpc.whistle.raise_whistle(request)
+        stored = rpc.whistle.get_whistle(answer["whistle_id"])
+    assert answer["repeated"] is False
+    assert stored["status"] == "raised" and stored["street_code"] == "daxigou"
+    assert [e["kind"] for e in stored["timeline"]] == ["whistle.raised"]
+    event, props, _ = raised.get(predicate=lambda p: p["whistle_id"] == answer["whistle_id"])
+    assert event["request_id"] == request["request_id"]
+    assert event["schema_version"] == 1 and event["occurred_at"].endswith("Z") and event["event_id"]
+    assert props.delivery_mode == 2 and props.content_type == "application/json"
+
+
+def test_the_same_request_id_gives_the_same_whistle(stack):
+    request = whistle_request()
+    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+        first = rpc.whistle.raise_whistle(request)
+        second = rpc.whistle.raise_whistle(request)
+    response = requests.post(f"{stack.url('whistle')}/api/v1/whistles", json=request, timeout=5)
+    assert second == {"whistle_id": first["whistle_id"], "repeated": True}
+    assert response.status_code == 200 and response.json()["whistle_id"] == first["whistle_id"]
+
+
+def test_rpc_rejects_an_invalid_whistle_naming_each_field(stack):
+    bad = whistle_request(street_code="atlantis", category="dragons", urgency="whenever")
+    del bad["reported_by"]
+    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+        with pytest.raises(RemoteError) as caught:
+            rpc.whistle.raise_whistle(bad)
+        unknown = whistle_request(street_code="atlantis", category="dragons")
+        with pytest.raises(RemoteError) as caught_reference:
+            rpc.whistle.raise_whistle(unknown)
+        assert rpc.whistle.get_whistle("no-such-whistle") is None
+    assert caught.value.exc_type == "InvalidWhistle"
+    assert "urgency" in str(caught.value) and "reported_by" in str(caught.value)
+    assert "street_code: unknown street 'atlantis'" in str(caught_reference.value)
+    assert "category: unknown category 'dragons'" in str(caught_reference.value)
+
+
+def test_a_street_raises_over_the_bus_and_hears_the_outcome(stack, bus):
+    outcomes = bus.listen("whistles", "outcome.nanxiashu.*")
+    request = whistle_request(street_code="nanxiashu", grid_code=None)
+    bus.publish("whistles", "raise.nanxiashu", request)
+    bus.publish("whistles", "raise.nanxiashu", request)      # a retry: same whistle, never two
+    first, _, method = outcomes.get(predicate=lambda p: p["request_id"] == request["request_id"])
+    second, _, _ = outcomes.get(predicate=lambda p: p["request_id"] == request["request_id"])
+    assert method.routing_key == "outcome.nanxiashu.raised"
+    assert first["outcome"] == second["outcome"] == "raised"
+    assert first["whistle_id"] == second["whistle_id"]
+    assert {first["repeated"], second["repeated"]} == {False, True}
+
+
+@pytest.mark.parametrize("body, content_type, reason", [
+    (b"{not json", "application/json", "invalid JSON"),
+    (b'{"request_id": "x"}', "text/plain", "content_type"),
+    (b"[1, 2]", "application/json", "must be a JSON object"),
+    (b"x" * 70000, "application/json", "exceeds"),
+])
+def test_undecodable_messages_are_dead_lettered_with_the_reason(stack, bus, body, content_type, reason):
+    marker = f"poison-{reason}"
+    bus.publish("whistles", "raise.daxigou", body, content_type=content_type, headers={"marker": marker})
+    letter = wait_for(lambda: [h for h, _ in dead_letters(bus) if h.get("marker") == marker],
+                      what="the dead letter")[0]
+    assert reason in letter["x-dead-reason"]
+    assert letter["x-original-exchange"] == bus.name("whistles")
+    assert letter["x-original-routing-key"] == "raise.daxigou"
+    # and the consumer keeps serving the next message
+    outcomes = bus.listen("whistles", "outcome.daxigou.raised")
+    request = whistle_request()
+    bus.publish("whistles", "raise.daxigou", request)
+    assert outcomes.get(predicate=lambda p: p["request_id"] == request["request_id"])
+
+
+def test_an_invalid_bus_whistle_gets_a_rejected_outcome_and_changes_nothing(stack, bus):
+    outcomes = bus.listen("whistles", "outcome.daxigou.rejected")
+    request = whistle_request(category="dragons", description="")
+    bus.publish("whistles", "raise.daxigou", request)
+    outcome, _, _ = outcomes.get(predicate=lambda p: p["request_id"] == request["request_id"])
+    fields = {e["field"] for e in outcome["errors"]}
+    assert "description" in fields
+    letter = wait_for(lambda: [h for h, b in dead_letters(bus) if request["request_id"].encode() in b],
+                      what="the rejected whistle in the dead letters")[0]
+    assert "description" in letter["x-dead-reason"]
+    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+        retried = rpc.whistle.raise_whistle(whistle_request(request_id=request["request_id"]))
+    assert retried["repeated"] is False      # the rejected request left no whistle behind
+
+
+def test_a_street_cannot_raise_on_another_streets_key(stack, bus):
+    outcomes = bus.listen("whistles", "outcome.jinhaihu.rejected")
+    request = whistle_request(street_code="daxigou")
+    bus.publish("whistles", "raise.jinhaihu", request)
+    outcome, _, _ = outcomes.get(predicate=lambda p: p["request_id"] == request["request_id"])
+    assert outcome["errors"][0]["field"] == "street_code"
+    assert "does not match routing key" in outcome["errors"][0]["message"]
+
+
+def test_http_errors_are_clear_json(stack):
+    base = f"{stack.url('whistle')}/api/v1/whistles"
+    not_json = requests.post(base, data=b"{oops", headers={"content-type": "application/json"}, timeout=5)
+    wrong_type = requests.post(base, data=b"a=b", headers={"content-type": "text/plain"}, timeout=5)
+    invalid = requests.post(base, json=whistle_request(urgency="someday"), timeout=5)
+    too_big = requests.post(base, data=b"x" * 70000, headers={"content-type": "application/json"}, timeout=5)
+    missing = requests.get(f"{base}/nope", timeout=5)
+    assert (not_json.status_code, wrong_type.status_code, invalid.status_code,
+            too_big.status_code, missing.status_code) == (400, 415, 422, 413, 404)
+    assert invalid.json()["errors"][0]["field"] == "urgency"
+    for response in (not_json, wrong_type, invalid, too_big, missing):
+        assert response.headers["content-type"] == "application/json" and response.json()["error"]

@@ -1,0 +1,140 @@
+"""Running services as separate processes for tests, each with its own namespace, databases and ports."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def amqp_uri() -> str:
+    return os.environ.get("AMQP_URI", DEFAULT_AMQP)
+
+
+def database_template(run_id: str, tmp: Path) -> str:
+    """SQLite files under tmp, or fresh PostgreSQL databases when DATABASE_URL names PostgreSQL."""
+    configured = os.environ.get("DATABASE_URL", "")
+    if configured.startswith("postgresql"):
+        return configured.replace("{service}", f"{{service}}_{run_id}")
+    return f"sqlite:///{tmp}/{{service}}.db"
+
+
+def drop_databases(template: str, services) -> None:
+    if not template.startswith("postgresql"):
+        return
+    for service in services:
+        url = make_url(template.replace("{service}", service))
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    env: dict
+    log_path: Path
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 40) -> "ServiceProcess":
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "services.common.runner", self.name],
+                                        env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(self._ready, timeout=timeout, what=f"{self.name} to be ready (log: {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
+        return requests.get(f"{self.url}/health", timeout=1).status_code == 200
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 20) -> int | None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+        return self.process.returncode if self.process else None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+@dataclass
+class Stack:
+    """A namespace on the real broker, databases, and the service processes started in it."""
+
+    tmp: Path
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    processes: dict = field(default_factory=dict)
+    extra_env: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.namespace = f"t{self.run_id}."
+        self.amqp_uri = amqp_uri()
+        self.database_url = database_template(self.run_id, self.tmp)
+        self.ports = {s: free_port() for s in ("whistle", "dispatch", "roster", "metrics")}
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env.update({"AMQP_URI": self.amqp_uri, "BUS_NAMESPACE": self.namespace,
+                    "DATABASE_URL": self.database_url, "PYTHONUNBUFFERED": "1",
+                    "OUTBOX_SWEEP_SECONDS": "0.5", "MAX_DELIVERY_ATTEMPTS": "3"})
+        for service, port in self.ports.items():
+            env[f"{service.upper()}_WEB_ADDRESS"] = f"127.0.0.1:{port}"
+        env.update(self.extra_env)
+        return env
+
+    def start(self, *names: str) -> "Stack":
+        for name in names:
+            process = ServiceProcess(name, self.env(), self.tmp / f"{name}.log", self.ports[name])
+            self.processes[name] = process.start()
+        return self
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def rpc_config(self) -> dict:
+        return {"AMQP_URI": self.amqp_uri, "rpc_exchange": f"{self.namespace}nameko-rpc"}
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n}\n{p.tail()}" for n, p in self.processes.items())
