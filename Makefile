@@ -1,0 +1,109 @@
+# chuishao: four nameko services (whistle, dispatch, roster, metrics) over RabbitMQ.
+# `make` alone lists the targets.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PY ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ARGS ?=
+PYTEST_ARGS ?=
+
+# every per-service override too, so each run really uses the database it announces
+DB_ENV_UNSET := -u DATABASE_URL -u WHISTLE_DATABASE_URL -u DISPATCH_DATABASE_URL \
+                -u ROSTER_DATABASE_URL -u METRICS_DATABASE_URL
+
+LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, psycogreen, \
+                pydantic, pika, prometheus_client, honcho, shapely, chinese_calendar, \
+                hypothesis, schemathesis, yaml
+
+.PHONY: help venv broker db run test unit bench chaos dlq lock clean
+
+help:
+	@echo "make venv    create .venv and install the project with requirements.lock as constraints"
+	@echo "make broker  make sure RabbitMQ answers at AMQP_URI (starts or installs a local one)"
+	@echo "make db      create every service's database and load reference data"
+	@echo "make run     start all four services under honcho (Ctrl-C stops them all)"
+	@echo "make test    whole suite on SQLite, then again on PostgreSQL when one is reachable"
+	@echo "make unit    unit tests only (no broker, no database server)"
+	@echo "make bench   run the benchmark (python -m bench)"
+	@echo "make chaos   run the failure tests in tests/chaos"
+	@echo "make dlq     dead-letter tool: make dlq ARGS='list' | ARGS='show ID' | ARGS='replay ID'"
+	@echo "make lock    re-resolve pyproject.toml in a temporary venv and rewrite requirements.lock"
+	@echo "make clean   remove var/ and .venv"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@if ! command -v $(PY) >/dev/null 2>&1; then \
+	    echo "$(PY) not found: install Python 3.11, e.g. 'sudo apt-get install python3.11 python3.11-venv'" >&2; \
+	    echo "(or 'pyenv install 3.11'), or name another interpreter: make venv PY=/path/to/python3.11" >&2; \
+	    exit 1; \
+	fi
+	@if ! $(PY) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 13))'; then \
+	    echo "$(PY) is Python $$($(PY) -c 'import platform; print(platform.python_version())'); this project needs 3.11 or 3.12:" >&2; \
+	    echo "install python3.11 (and python3.11-venv), or run: make venv PY=/path/to/python3.11" >&2; \
+	    exit 1; \
+	fi
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install -c requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+broker:
+	bash scripts/ensure-rabbitmq.sh
+
+db: venv
+	$(VPY) -m services.common.setup_all
+
+run: venv broker db
+	mkdir -p var
+	exec $(VENV)/bin/honcho -f deploy/Procfile start
+
+test: venv broker
+	@status=0; \
+	echo "== suite on SQLite =="; \
+	env $(DB_ENV_UNSET) $(VPY) -m pytest -q $(PYTEST_ARGS) || status=1; \
+	url="$$(bash scripts/postgres-url.sh)"; \
+	if [[ -n "$$url" ]]; then \
+	    shown="$$(sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#' <<<"$$url")"; \
+	    echo "== suite on PostgreSQL ($$shown) =="; \
+	    env $(DB_ENV_UNSET) DATABASE_URL="$$url" $(VPY) -m pytest -q $(PYTEST_ARGS) || status=1; \
+	fi; \
+	if [[ $$status != 0 ]]; then echo "== suite FAILED (see above) =="; fi; \
+	exit $$status
+
+unit: venv
+	$(VPY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+bench: venv broker
+	$(VPY) -m bench $(ARGS)
+
+chaos: venv broker
+	$(VPY) -m pytest tests/chaos -q $(PYTEST_ARGS)
+
+dlq: venv broker
+	$(VPY) -m services.common.deadletters $(ARGS)
+
+# A fresh resolve of pyproject.toml's ranges (no constraints) in a throwaway venv, checked by
+# importing every dependency, frozen into requirements.lock.
+lock:
+	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found: install Python 3.11" >&2; exit 1; }
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	echo "== resolving into $$tmp/venv =="; \
+	$(PY) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet --upgrade pip; \
+	"$$tmp/venv/bin/pip" install --quiet -e '.[test]'; \
+	(cd "$$tmp" && "$$tmp/venv/bin/python" -W ignore -c "import $(LOCK_IMPORTS)"); \
+	{ echo "# Exact tested versions of chuishao[test]'s dependencies, used as pip constraints by 'make venv'."; \
+	  echo "# Regenerate with 'make lock' (fresh resolve of pyproject.toml in a temporary venv)."; \
+	  "$$tmp/venv/bin/pip" freeze --exclude-editable | grep -v '^-e'; \
+	} > requirements.lock.tmp; \
+	mv requirements.lock.tmp requirements.lock; \
+	echo "== requirements.lock: $$(grep -vc '^#' requirements.lock) pinned packages =="
+
+clean:
+	rm -rf var .venv
