@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import traceback
+import uuid
 from datetime import datetime, timezone
 from functools import partial
 from typing import Callable, Iterable, Optional
@@ -200,7 +201,7 @@ class BusHub(SharedExtension, ProviderCollector):
         try:
             with self._publish:
                 self.publisher.publish(DEADLETTERS, "", body, headers=headers,
-                                       message_id=props.get("message_id") or f"dl-{id(message)}",
+                                       message_id=props.get("message_id") or f"dl-{uuid.uuid4()}",
                                        content_type=props.get("content_type") or "application/octet-stream")
         except Exception as exc:  # noqa: BLE001 - not dead-lettered means not acked: it comes back
             log.error("could not dead-letter a message, leaving it on its queue: %s", exc)

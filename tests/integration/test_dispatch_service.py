@@ -30,7 +30,7 @@ def raised(category="garbage_dumping", urgency="emergency") -> WhistleRaised:
 
 
 def publish_event(bus, event):
-    bus.publish("events", event.event_type, event.model_dump(mode="json"))
+    bus.publish("events", event.event_type, event.model_dump(mode="json"), message_id=event.event_id)
 
 
 def test_a_raised_whistle_calls_each_department_exactly_once(stack, bus):

@@ -30,11 +30,12 @@ class Bus:
         return f"{self.namespace}{bus_name}"
 
     def publish(self, exchange: str, routing_key: str, body, content_type: str | None = "application/json",
-                headers: dict | None = None) -> None:
+                headers: dict | None = None, message_id: str | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         self.channel.basic_publish(self.name(exchange), routing_key, data,
                                    pika.BasicProperties(content_type=content_type, delivery_mode=2,
-                                                        headers=headers, message_id=str(uuid.uuid4())),
+                                                        headers=headers,
+                                                        message_id=message_id or str(uuid.uuid4())),
                                    mandatory=True)
 
     def listen(self, exchange: str, routing_key: str) -> "Listener":
