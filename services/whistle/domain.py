@@ -52,7 +52,7 @@ def rejected_outcome(payload: dict, routing_key: str, errors: tuple[FieldError, 
     """What a street hears back about a request that could not be accepted."""
     request_id = payload.get("request_id") if isinstance(payload.get("request_id"), str) else None
     street = street_in_routing_key(routing_key) or "unknown"
-    return WhistleOutcome(request_id=(request_id or "")[:128] or "(missing)", street_code=street,
+    return WhistleOutcome(request_id=(request_id or "").strip()[:128] or "(missing)", street_code=street,
                           outcome="rejected", errors=errors)
 
 
