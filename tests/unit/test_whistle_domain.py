@@ -105,8 +105,6 @@ def test_rejected_outcome_without_request_id_says_missing(payload):
     assert rejected_outcome(payload, "raise.daxigou", ERRORS).request_id == "(missing)"
 
 
-@pytest.mark.xfail(strict=True, reason="a blank request_id is stripped to '' by the model after the "
-                                       "'(missing)' fallback was applied, so the reply carries an empty id")
 def test_rejected_outcome_with_blank_request_id_says_missing():
     assert rejected_outcome({"request_id": "   "}, "raise.daxigou", ERRORS).request_id == "(missing)"
 
