@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,7 +24,7 @@ class Strict(BaseModel):
 class Span(Strict):
     """A deadline span: clock time (minutes/hours) or working days on the Chinese calendar."""
 
-    amount: int = Field(gt=0)
+    amount: int = Field(ge=0)
     unit: Literal["minutes", "hours", "working_days"]
 
     @classmethod
@@ -88,6 +88,34 @@ class Category(Strict):
     lead: str
     support: tuple[str, ...] = ()
     joint_enforcement: bool = False
+    # when a department returns (退单) a call-out of this category, who is called instead
+    alternatives: dict[str, str] = Field(default_factory=dict)
+
+
+class MatrixOverride(Strict):
+    """A street's own assignment for one category (权责清单 differ between streets and towns)."""
+
+    street: str
+    category: str
+    lead: str
+    support: tuple[str, ...] = ()
+
+
+class EscalationTier(Strict):
+    tier: Literal["street", "district", "city"]
+    after: Span                      # measured from the missed deadline
+    owner_zh: str                    # who chases the department at this tier
+    owner_en: str
+
+    _parse = field_validator("after", mode="before")(_span)
+
+
+class Arbitration(Strict):
+    decide_within: Span
+    office_zh: str
+    office_en: str
+
+    _parse = field_validator("decide_within", mode="before")(_span)
 
 
 class UrgencyLevel(Strict):
@@ -98,6 +126,13 @@ class UrgencyLevel(Strict):
     completion: Span
 
     _parse = field_validator("check_in", "arrival", "completion", mode="before")(_span)
+
+    @field_validator("check_in", "arrival", "completion")
+    @classmethod
+    def _positive(cls, value: Span) -> Span:
+        if value.amount == 0:
+            raise ValueError("a deadline of zero leaves no time to act")
+        return value
 
 
 class Officer(Strict):
@@ -121,6 +156,11 @@ class ReferenceData(Strict):
     categories: tuple[Category, ...] = Field(min_length=1)
     urgencies: dict[Urgency, UrgencyLevel]
     officers: tuple[Officer, ...] = ()
+    matrix_overrides: tuple[MatrixOverride, ...] = ()
+    escalation: tuple[EscalationTier, ...] = Field(min_length=1)
+    arbitration: Arbitration
+    duplicate_radius_m: float = Field(default=100, ge=0)
+    areas: Optional[str] = None      # GeoJSON file of grid polygons, relative to this file
 
     @model_validator(mode="after")
     def _consistent(self) -> "ReferenceData":
@@ -144,6 +184,28 @@ class ReferenceData(Strict):
         for officer in self.officers:
             if officer.department not in departments:
                 problems.append(f"officer {officer.code} belongs to unknown department {officer.department}")
+        for category in self.categories:
+            for returned, alternative in category.alternatives.items():
+                for code in (returned, alternative):
+                    if code not in departments:
+                        problems.append(f"category {category.code} alternative names unknown department {code}")
+        streets = {s.code for s in self.streets}
+        categories = {c.code for c in self.categories}
+        for override in self.matrix_overrides:
+            if override.street not in streets:
+                problems.append(f"matrix override names unknown street {override.street}")
+            if override.category not in categories:
+                problems.append(f"matrix override names unknown category {override.category}")
+            for code in (override.lead, *override.support):
+                if code not in departments:
+                    problems.append(f"matrix override for {override.street}/{override.category} "
+                                    f"names unknown department {code}")
+        communities = [c.code for s in self.streets for c in s.communities]
+        if len(communities) != len(set(communities)):
+            problems.append("a community code appears twice")
+        tiers = [t.tier for t in self.escalation]
+        if tiers != sorted(set(tiers), key=("street", "district", "city").index):
+            problems.append("escalation tiers must climb street, district, city, each once")
         missing = [u for u in URGENCIES if u not in self.urgencies]
         if missing:
             problems.append(f"urgencies missing: {', '.join(missing)}")
@@ -164,9 +226,32 @@ class ReferenceData(Strict):
     def department_codes(self) -> frozenset[str]:
         return frozenset(d.code for d in self.departments)
 
+    def assignment(self, street: str, category: str) -> tuple[str, tuple[str, ...]] | None:
+        """(lead, support) for a category in a street, the street's override first."""
+        for override in self.matrix_overrides:
+            if override.street == street and override.category == category:
+                return override.lead, override.support
+        found = self.category(category)
+        return (found.lead, found.support) if found else None
+
+    def street_of_grid(self, grid: str) -> tuple[str, str] | None:
+        """(street code, community code) of a grid."""
+        for street in self.streets:
+            for community in street.communities:
+                if any(g.code == grid for g in community.grids):
+                    return street.code, community.code
+        return None
+
 
 def parse_reference(text: str) -> ReferenceData:
     return ReferenceData.model_validate(yaml.safe_load(text))
+
+
+def areas_path(reference: ReferenceData, reference_path: str | None = None) -> Path | None:
+    if not reference.areas:
+        return None
+    base = Path(reference_path or os.environ.get("REFERENCE_DATA") or DEFAULT_PATH).parent
+    return base / reference.areas
 
 
 @lru_cache(maxsize=4)
