@@ -4,10 +4,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, ClassVar, Literal, Optional
+from typing import Annotated, Any, Callable, ClassVar, Literal, Optional
 
-from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, ValidationError,
-                      field_serializer, field_validator)
+from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError,
+                      field_validator)
 
 from services.common.reference import CODE, Urgency
 
@@ -26,6 +26,14 @@ EXCHANGES = (WHISTLES, CALLOUTS, CHECKINS, EVENTS)
 
 Source = Literal["hotline_12345", "grid_patrol", "road_office", "street_office"]
 Role = Literal["lead", "support"]
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# An aware instant, written on the wire as UTC ISO-8601 with a Z.
+Instant = Annotated[AwareDatetime, PlainSerializer(iso, return_type=str, when_used="json")]
 
 
 def utcnow() -> datetime:
@@ -65,14 +73,107 @@ class RaiseWhistle(Message):
     reported_by: str = Field(min_length=1, max_length=MAX_SHORT)
 
 
-class CheckIn(Message):
-    """A department takes a call-out and names who comes (RPC or `checkins`, `checkin.<department>`)."""
+class DepartmentReport(Message):
+    """What every report from a department names: its call-out, itself, and an optional retry key."""
 
     schema_version: Literal[1] = 1
     request_id: Optional[str] = Field(default=None, max_length=128)
     callout_id: str = Field(min_length=1, max_length=64)
     department_code: str = Field(pattern=CODE)
+
+
+class CheckIn(DepartmentReport):
+    """报到: a department takes a call-out and names who comes (`checkins`, `checkin.<department>`)."""
+
+    action: ClassVar[str] = "checkin"
     officer: str = Field(min_length=1, max_length=MAX_SHORT)
+    note: Optional[str] = Field(default=None, max_length=MAX_TEXT)
+
+
+class Arrive(DepartmentReport):
+    """到场: the department's people are on site (`checkins`, `arrival.<department>`)."""
+
+    action: ClassVar[str] = "arrival"
+    officer: str = Field(min_length=1, max_length=MAX_SHORT)
+    location: Place
+    evidence_ref: str = Field(min_length=1, max_length=MAX_SHORT)    # photo id or URL
+
+
+class Complete(DepartmentReport):
+    """处置完成: the department's part is done (`checkins`, `completion.<department>`)."""
+
+    action: ClassVar[str] = "completion"
+    summary: str = Field(min_length=1, max_length=MAX_TEXT)
+    evidence_refs: tuple[str, ...] = Field(min_length=1, max_length=20)
+
+
+class Return(DepartmentReport):
+    """退单: "not ours", with a mandatory reason (`checkins`, `return.<department>`)."""
+
+    action: ClassVar[str] = "return"
+    reason: str = Field(min_length=4, max_length=MAX_TEXT)
+
+
+REPORTS: dict[str, type[DepartmentReport]] = {cls.action: cls for cls in (CheckIn, Arrive, Complete, Return)}
+Action = Literal["checkin", "arrival", "completion", "return"]
+
+
+class Evidence(Message):
+    """两图一表: the before photo, the after photo, and the checklist, by reference."""
+
+    before_photo: str = Field(min_length=1, max_length=MAX_SHORT)
+    after_photo: str = Field(min_length=1, max_length=MAX_SHORT)
+    checklist: tuple[str, ...] = Field(min_length=1, max_length=50)
+
+
+class CloseWhistle(Message):
+    """销号: the street confirms the problem is solved."""
+
+    whistle_id: str = Field(min_length=1, max_length=64)
+    street_code: str = Field(pattern=CODE)
+    confirmed_by: str = Field(min_length=1, max_length=MAX_SHORT)
+    evidence: Evidence
+
+
+class SendBack(Message):
+    """The street does not accept the work: named departments (or all) must do it again."""
+
+    whistle_id: str = Field(min_length=1, max_length=64)
+    street_code: str = Field(pattern=CODE)
+    by: str = Field(min_length=1, max_length=MAX_SHORT)
+    reason: str = Field(min_length=4, max_length=MAX_TEXT)
+    departments: tuple[str, ...] = ()
+
+
+Rating = Literal["satisfied", "basically_satisfied", "unsatisfied"]
+
+
+class FollowUp(Message):
+    """回访: the complainant's satisfaction; unsatisfied may reopen the case."""
+
+    whistle_id: str = Field(min_length=1, max_length=64)
+    rating: Rating
+    comment: Optional[str] = Field(default=None, max_length=MAX_TEXT)
+    reopen: bool = False
+    recorded_by: str = Field(min_length=1, max_length=MAX_SHORT)
+
+
+class AddDepartment(Message):
+    """An operator calls one more department to a running whistle."""
+
+    whistle_id: str = Field(min_length=1, max_length=64)
+    department_code: str = Field(pattern=CODE)
+    by: str = Field(min_length=1, max_length=MAX_SHORT)
+    reason: str = Field(min_length=4, max_length=MAX_TEXT)
+
+
+class DecideArbitration(Message):
+    """The district decides an arbitration: which grid owns the place, or which department acts."""
+
+    arbitration_id: str = Field(min_length=1, max_length=64)
+    decided_by: str = Field(min_length=1, max_length=MAX_SHORT)
+    grid_code: Optional[str] = Field(default=None, pattern=CODE)
+    department_code: Optional[str] = Field(default=None, pattern=CODE)
     note: Optional[str] = Field(default=None, max_length=MAX_TEXT)
 
 
@@ -84,7 +185,7 @@ class Event(Message):
     event_type: ClassVar[str]
     type: str = ""
     event_id: str = Field(default_factory=new_id, min_length=1, max_length=64)
-    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    occurred_at: Instant = Field(default_factory=utcnow)
     schema_version: Literal[1] = SCHEMA_VERSION
 
     def model_post_init(self, __context: Any) -> None:
@@ -97,14 +198,6 @@ class Event(Message):
         if value and value != cls.event_type:
             raise ValueError(f"type {value!r} is not {cls.event_type!r}")
         return value
-
-    @field_serializer("occurred_at")
-    def _iso(self, value: datetime) -> str:
-        return iso(value)
-
-
-def iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 class FieldError(Message):
@@ -121,6 +214,7 @@ class WhistleOutcome(Event):
     outcome: Literal["raised", "rejected"]
     whistle_id: Optional[str] = None
     repeated: bool = False              # the request_id had been seen: this is the first answer again
+    linked_to: Optional[str] = None     # an open whistle this report joined instead of calling anew
     errors: tuple[FieldError, ...] = ()
 
 
@@ -136,17 +230,38 @@ class WhistleRaised(Event):
     description: str
     place: Place
     reported_by: str
-    raised_at: AwareDatetime
+    raised_at: Instant
 
-    _ser = field_serializer("raised_at")(lambda self, v: iso(v))
+
+class WhistleLinked(Event):
+    """A report of a problem already being handled joined the open whistle (no second call-out)."""
+
+    event_type = "whistle.linked"
+    whistle_id: str                     # the new report
+    linked_to: str                      # the open whistle it joined
+    street_code: str
+    category: str
+    distance_m: float
 
 
 class Deadlines(Message):
-    check_in_by: AwareDatetime
-    arrival_by: AwareDatetime
-    completion_by: AwareDatetime
+    check_in_by: Instant
+    arrival_by: Instant
+    completion_by: Instant
 
-    _ser = field_serializer("check_in_by", "arrival_by", "completion_by")(lambda self, v: iso(v))
+
+IssueReason = Literal["matrix", "rerouted", "added", "arbitrated", "sent_back", "reopened"]
+
+
+class WhistleLocated(Event):
+    """Where a whistle is, on the responsibility map (or as its street said, without coordinates)."""
+
+    event_type = "whistle.located"
+    whistle_id: str
+    street_code: str
+    community_code: Optional[str]
+    grid_code: Optional[str]
+    method: Literal["map", "given"]
 
 
 class CalloutIssued(Event):
@@ -168,33 +283,107 @@ class CalloutIssued(Event):
     joint_enforcement: bool
     departments: tuple[str, ...]        # every department called on this whistle, lead first
     deadlines: Deadlines
-    issued_at: AwareDatetime
+    issued_at: Instant
     matrix_version: str
+    round: int = 1                      # 2, 3... after a send-back or a reopening
+    reason: IssueReason = "matrix"
 
-    _ser = field_serializer("issued_at")(lambda self, v: iso(v))
 
+class CalloutStep(Event):
+    """What every department step on a call-out carries, so consumers never call back to ask."""
 
-class CalloutCheckedIn(Event):
-    event_type = "callout.checked_in"
     callout_id: str
     whistle_id: str
     department_code: str
     street_code: str
     category: str
     urgency: Urgency
+    issued_at: Instant
+
+
+class CalloutCheckedIn(CalloutStep):
+    event_type = "callout.checked_in"
     officer: str
-    issued_at: AwareDatetime
-    checked_in_at: AwareDatetime
-    check_in_by: AwareDatetime
+    checked_in_at: Instant
+    check_in_by: Instant
     on_time: bool
 
-    _ser = field_serializer("issued_at", "checked_in_at", "check_in_by")(lambda self, v: iso(v))
+
+class CalloutArrived(CalloutStep):
+    event_type = "callout.arrived"
+    officer: str
+    location: Place
+    evidence_ref: str
+    arrived_at: Instant
+    arrival_by: Instant
+    on_time: bool
 
 
-class CheckInOutcome(Event):
+class CalloutCompleted(CalloutStep):
+    event_type = "callout.completed"
+    summary: str
+    evidence_refs: tuple[str, ...]
+    completed_at: Instant
+    completion_by: Instant
+    on_time: bool
+
+
+class CalloutReturned(CalloutStep):
+    """退单: never a dead end; names where the work went (another department or arbitration)."""
+
+    event_type = "callout.returned"
+    reason: str
+    returned_at: Instant
+    rerouted_to: Optional[str] = None
+    arbitration_id: Optional[str] = None
+
+
+Step = Literal["check_in", "arrival", "completion"]
+Tier = Literal["street", "district", "city"]
+
+
+class CalloutEscalated(CalloutStep):
+    """督办: a step missed its deadline; `chased_by` is who is now responsible for chasing it."""
+
+    event_type = "callout.escalated"
+    step: Step
+    due_at: Instant
+    level: int                          # 1 = first tier; climbs while the step stays undone
+    tier: Tier
+    chased_by: str
+    chased_by_name_zh: str
+    escalated_at: Instant
+
+
+class ArbitrationOpened(Event):
+    """责任区域确权 / 退单 with no alternative: the district must decide, by `decide_by`."""
+
+    event_type = "arbitration.opened"
+    arbitration_id: str
+    whistle_id: str
+    street_code: str
+    category: str
+    reason: Literal["unowned_place", "disputed_place", "returned_without_alternative"]
+    candidates: tuple[str, ...]         # grids claiming the place, or departments already tried
+    decide_by: Instant
+
+
+class ArbitrationDecided(Event):
+    event_type = "arbitration.decided"
+    arbitration_id: str
+    whistle_id: str
+    street_code: str
+    decided_by: str
+    grid_code: Optional[str]
+    department_code: Optional[str]
+    decided_at: Instant
+
+
+class ReportOutcome(Event):
     """Told back to the department on `checkins`, `outcome.<department>.<accepted|rejected>`."""
 
-    event_type = "checkin.outcome"
+    event_type = "report.outcome"
+    action: Action
     request_id: Optional[str]
     callout_id: Optional[str]
     department_code: str
@@ -208,10 +397,58 @@ class AllCheckedIn(Event):
     whistle_id: str
     street_code: str
     departments: tuple[str, ...]
-    first_issued_at: AwareDatetime
-    last_checked_in_at: AwareDatetime
+    first_issued_at: Instant
+    last_checked_in_at: Instant
 
-    _ser = field_serializer("first_issued_at", "last_checked_in_at")(lambda self, v: iso(v))
+
+class AllCompleted(Event):
+    """事不完，人不走: every called department has completed; the street may now close or send back."""
+
+    event_type = "whistle.all_completed"
+    whistle_id: str
+    street_code: str
+    departments: tuple[str, ...]
+    round: int
+    completed_at: Instant
+
+
+class WhistleClosed(Event):
+    event_type = "whistle.closed"
+    whistle_id: str
+    street_code: str
+    confirmed_by: str
+    evidence: Evidence
+    closed_at: Instant
+
+
+class WhistleSentBack(Event):
+    event_type = "whistle.sent_back"
+    whistle_id: str
+    street_code: str
+    by: str
+    reason: str
+    departments: tuple[str, ...]        # empty: every department of the last round
+    sent_back_at: Instant
+
+
+class FollowUpRecorded(Event):
+    event_type = "whistle.follow_up"
+    whistle_id: str
+    street_code: str
+    rating: Rating
+    comment: Optional[str]
+    recorded_by: str
+    reopened: bool
+
+
+class WhistleReopened(Event):
+    """An unsatisfied follow-up reopened a closed case: fresh call-outs follow."""
+
+    event_type = "whistle.reopened"
+    whistle_id: str
+    street_code: str
+    reason: str
+    reopened_at: Instant
 
 
 class TeamMember(Message):
@@ -235,8 +472,14 @@ class TeamAssembled(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls for cls in
-    (WhistleOutcome, WhistleRaised, CalloutIssued, CalloutCheckedIn, CheckInOutcome, AllCheckedIn, TeamAssembled)
+    (WhistleOutcome, WhistleRaised, WhistleLinked, WhistleLocated, CalloutIssued, CalloutCheckedIn,
+     CalloutArrived, CalloutCompleted, CalloutReturned, CalloutEscalated, ArbitrationOpened,
+     ArbitrationDecided, ReportOutcome, AllCheckedIn, AllCompleted, WhistleClosed, WhistleSentBack,
+     FollowUpRecorded, WhistleReopened, TeamAssembled)
 }
+DISPATCH_PROGRESS = (WhistleLocated, CalloutIssued, CalloutCheckedIn, CalloutArrived, CalloutCompleted,
+                     CalloutReturned, CalloutEscalated, ArbitrationOpened, ArbitrationDecided, AllCheckedIn,
+                     AllCompleted)
 
 
 @dataclass(frozen=True)
@@ -251,7 +494,7 @@ def route_of(event: Event) -> Route:
         return Route(WHISTLES, f"outcome.{event.street_code}.{event.outcome}")
     if isinstance(event, CalloutIssued):
         return Route(CALLOUTS, f"callout.{event.department_code}.{event.urgency}")
-    if isinstance(event, CheckInOutcome):
+    if isinstance(event, ReportOutcome):
         return Route(CHECKINS, f"outcome.{event.department_code}.{event.outcome}")
     return Route(EVENTS, event.event_type)
 

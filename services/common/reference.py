@@ -25,18 +25,20 @@ class Span(Strict):
     """A deadline span: clock time (minutes/hours) or working days on the Chinese calendar."""
 
     amount: int = Field(ge=0)
-    unit: Literal["minutes", "hours", "working_days"]
+    unit: Literal["seconds", "minutes", "hours", "working_days"]
 
     @classmethod
     def parse(cls, text: str) -> "Span":
-        match = re.fullmatch(r"(\d+)\s*(m|h|wd)", text.strip())
+        match = re.fullmatch(r"(\d+)\s*(s|m|h|wd)", text.strip())
         if not match:
-            raise ValueError(f"span {text!r} must look like 30m, 2h or 7wd")
-        unit = {"m": "minutes", "h": "hours", "wd": "working_days"}[match.group(2)]
+            raise ValueError(f"span {text!r} must look like 30m, 2h or 7wd (or 45s, for drills and tests)")
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "wd": "working_days"}[match.group(2)]
         return cls(amount=int(match.group(1)), unit=unit)
 
     def as_timedelta(self) -> timedelta | None:
         """Clock spans as a timedelta; None for working days (they need the calendar)."""
+        if self.unit == "seconds":
+            return timedelta(seconds=self.amount)
         if self.unit == "minutes":
             return timedelta(minutes=self.amount)
         if self.unit == "hours":
@@ -44,7 +46,7 @@ class Span(Strict):
         return None
 
     def __str__(self) -> str:
-        return f"{self.amount}{ {'minutes': 'm', 'hours': 'h', 'working_days': 'wd'}[self.unit] }"
+        return f"{self.amount}{ {'seconds': 's', 'minutes': 'm', 'hours': 'h', 'working_days': 'wd'}[self.unit] }"
 
 
 def _span(value):
@@ -108,6 +110,13 @@ class EscalationTier(Strict):
     owner_en: str
 
     _parse = field_validator("after", mode="before")(_span)
+
+    @field_validator("after")
+    @classmethod
+    def _clock(cls, value: Span) -> Span:
+        if value.unit == "working_days":
+            raise ValueError("escalation waits are clock time (m or h), not working days")
+        return value
 
 
 class Arbitration(Strict):

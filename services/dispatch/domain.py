@@ -1,52 +1,55 @@
-"""Dispatch rules, pure: who is called for a whistle, with which deadlines, and what a check-in may do."""
+"""Dispatch rules, pure: each department's call-out lifecycle, re-routing of returns, and when a case is done.
+
+issued → checked_in → arrived → completed, or issued/checked_in → returned (退单, re-routed or
+arbitrated). Every function takes the state and `now` and returns the new state and its events;
+an illegal step raises IllegalStep and changes nothing."""
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from services.common.events import (CalloutCheckedIn, CalloutIssued, CheckIn, FieldError, WhistleRaised)
-from services.common.reference import ReferenceData
+from services.common.events import (AllCheckedIn, AllCompleted, Arrive, CalloutArrived, CalloutCheckedIn,
+                                    CalloutCompleted, CalloutIssued, CalloutReturned, CheckIn, Complete,
+                                    DepartmentReport, Deadlines, FieldError, IssueReason, Place, Return)
+from services.common.reference import UrgencyLevel
 from services.dispatch.deadlines import IsWorkday, deadlines_for
+from services.dispatch.matrix import Matrix
+
+OPEN = ("issued", "checked_in", "arrived")          # a department still owes work
+NEXT = {"checkin": ("issued",), "arrival": ("checked_in",), "completion": ("arrived",),
+        "return": ("issued", "checked_in")}
+DONE_AS = {"checkin": "checked_in", "arrival": "arrived", "completion": "completed", "return": "returned"}
+STEP_OF = {"checkin": ("check_in",), "arrival": ("arrival",), "completion": ("completion",),
+           "return": ("check_in", "arrival", "completion")}
 
 
 class IllegalStep(ValueError):
-    """A department action the call-out's state or ownership does not allow; changes nothing."""
+    """A step the call-out's state, its ownership or the case does not allow; changes nothing."""
 
     def __init__(self, field: str, message: str):
         self.errors = (FieldError(field=field, message=message),)
         super().__init__(message)
 
 
-def matrix_version(reference: ReferenceData) -> str:
-    """A stable fingerprint of the responsibility matrix a case was dispatched under."""
-    rows = sorted((c.code, c.lead, tuple(c.support), c.joint_enforcement) for c in reference.categories)
-    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:12]
+@dataclass(frozen=True)
+class Case:
+    """Dispatch's view of one whistle."""
 
-
-def plan_callouts(whistle: WhistleRaised, reference: ReferenceData, is_workday: IsWorkday,
-                  now: datetime) -> list[CalloutIssued]:
-    """One call-out per responsible department, lead first, each with its deadlines."""
-    category = reference.category(whistle.category)
-    if category is None:
-        raise IllegalStep("category", f"no responsibility matrix row for {whistle.category!r}")
-    departments = (category.lead, *category.support)
-    deadlines = deadlines_for(reference.urgencies[whistle.urgency], whistle.raised_at, is_workday)
-    version = matrix_version(reference)
-    return [
-        CalloutIssued(
-            callout_id=str(uuid.uuid4()), whistle_id=whistle.whistle_id, department_code=code,
-            department_name_zh=reference.department(code).name_zh,
-            role="lead" if code == category.lead else "support",
-            category=category.code, category_name_zh=category.name_zh, urgency=whistle.urgency,
-            street_code=whistle.street_code, grid_code=whistle.grid_code, place=whistle.place,
-            description=whistle.description, joint_enforcement=category.joint_enforcement,
-            departments=departments, deadlines=deadlines, issued_at=now, matrix_version=version,
-            occurred_at=now)
-        for code in departments
-    ]
+    whistle_id: str
+    street_code: str
+    community_code: str | None
+    grid_code: str | None
+    category: str
+    urgency: str
+    place: Place
+    description: str
+    raised_at: datetime
+    matrix_version: str
+    round: int = 1
+    status: str = "active"        # locating | active | all_completed | closed
+    all_checked_in_round: int = 0
+    all_completed_round: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,36 +57,158 @@ class Callout:
     callout_id: str
     whistle_id: str
     department_code: str
-    street_code: str
-    category: str
-    urgency: str
-    status: str                 # issued | checked_in
+    role: str
+    round: int
+    status: str                   # issued | checked_in | arrived | completed | returned
     issued_at: datetime
     check_in_by: datetime
+    arrival_by: datetime
+    completion_by: datetime
     checked_in_at: datetime | None = None
     officer: str | None = None
-    checkin_request_id: str | None = None
+    arrived_at: datetime | None = None
+    completed_at: datetime | None = None
+    returned_at: datetime | None = None
+    requests: tuple[str, ...] = ()     # "<action>:<request_id>" already applied, for safe retries
 
 
-def check_in(callout: Callout, command: CheckIn, now: datetime) -> tuple[Callout, CalloutCheckedIn | None]:
-    """The call-out after a check-in and the event it causes; None when it is the same check-in again."""
-    if command.department_code != callout.department_code:
+def issue(case: Case, matrix: Matrix, level: UrgencyLevel, is_workday: IsWorkday, now: datetime,
+          departments: tuple[str, ...], reason: IssueReason, department_names: dict[str, str],
+          all_departments: tuple[str, ...] | None = None) -> list[tuple[Callout, CalloutIssued]]:
+    """Call-outs for `departments` (the first leads when reason is matrix), with deadlines from now."""
+    deadlines: Deadlines = deadlines_for(level, now, is_workday)
+    everyone = all_departments or departments
+    lead = everyone[0]
+    out = []
+    for code in departments:
+        callout = Callout(callout_id=str(uuid.uuid4()), whistle_id=case.whistle_id, department_code=code,
+                          role="lead" if code == lead else "support", round=case.round, status="issued",
+                          issued_at=now, check_in_by=deadlines.check_in_by, arrival_by=deadlines.arrival_by,
+                          completion_by=deadlines.completion_by)
+        event = CalloutIssued(
+            callout_id=callout.callout_id, whistle_id=case.whistle_id, department_code=code,
+            department_name_zh=department_names[code], role=callout.role, category=case.category,
+            category_name_zh=matrix.category_name(case.category), urgency=case.urgency,
+            street_code=case.street_code, grid_code=case.grid_code, place=case.place,
+            description=case.description, joint_enforcement=matrix.joint_enforcement(case.category),
+            departments=everyone, deadlines=deadlines, issued_at=now, matrix_version=case.matrix_version,
+            round=case.round, reason=reason, occurred_at=now)
+        out.append((callout, event))
+    return out
+
+
+def _common(callout: Callout, case: Case) -> dict:
+    return dict(callout_id=callout.callout_id, whistle_id=callout.whistle_id,
+                department_code=callout.department_code, street_code=case.street_code,
+                category=case.category, urgency=case.urgency, issued_at=callout.issued_at)
+
+
+def _check(callout: Callout, case: Case, report: DepartmentReport) -> bool:
+    """Raises IllegalStep if this report may not act; True if it is one already applied (a retry)."""
+    action = type(report).action
+    if report.department_code != callout.department_code:
         raise IllegalStep("department_code", f"call-out {callout.callout_id} was issued to "
-                          f"{callout.department_code}, not {command.department_code}")
-    if callout.status != "issued":
-        if command.request_id and command.request_id == callout.checkin_request_id:
-            return callout, None
-        raise IllegalStep("callout_id", f"call-out {callout.callout_id} is already {callout.status}")
-    done = replace(callout, status="checked_in", checked_in_at=now, officer=command.officer,
-                   checkin_request_id=command.request_id)
-    return done, CalloutCheckedIn(
-        callout_id=callout.callout_id, whistle_id=callout.whistle_id,
-        department_code=callout.department_code, street_code=callout.street_code,
-        category=callout.category, urgency=callout.urgency, officer=command.officer,
-        issued_at=callout.issued_at, checked_in_at=now, check_in_by=callout.check_in_by,
-        on_time=now <= callout.check_in_by, occurred_at=now)
+                          f"{callout.department_code}, not {report.department_code}")
+    if report.request_id and f"{action}:{report.request_id}" in callout.requests:
+        return True
+    if case.status == "closed":
+        raise IllegalStep("callout_id", f"whistle {case.whistle_id} is closed")
+    if callout.round != case.round and callout.status in OPEN:
+        raise IllegalStep("callout_id", f"call-out {callout.callout_id} belongs to round {callout.round}; "
+                          f"the whistle is in round {case.round}")
+    if callout.status not in NEXT[action]:
+        if callout.status == DONE_AS[action]:
+            raise IllegalStep("callout_id", f"call-out {callout.callout_id} is already {callout.status}")
+        raise IllegalStep("callout_id", f"call-out {callout.callout_id} is {callout.status}: "
+                          f"{action} needs it {' or '.join(NEXT[action])}")
+    return False
+
+
+def _applied(callout: Callout, report: DepartmentReport, **changes) -> Callout:
+    key = f"{type(report).action}:{report.request_id}" if report.request_id else None
+    return replace(callout, requests=callout.requests + ((key,) if key else ()), **changes)
+
+
+@dataclass(frozen=True)
+class Reroute:
+    department_code: str
+
+
+@dataclass(frozen=True)
+class Arbitrate:
+    tried: tuple[str, ...]
+
+
+def act(callout: Callout, case: Case, report: DepartmentReport, now: datetime, matrix: Matrix,
+        tried: tuple[str, ...] = ()):
+    """Applies one department report. Returns (callout, event or None if a retry, next step or None).
+
+    `tried` are the departments already called on this case: a return is re-routed to the matrix's
+    alternative only if it has not been tried, else it goes to arbitration."""
+    if _check(callout, case, report):
+        return callout, None, None
+    common = _common(callout, case)
+    if isinstance(report, CheckIn):
+        done = _applied(callout, report, status="checked_in", checked_in_at=now, officer=report.officer)
+        return done, CalloutCheckedIn(**common, officer=report.officer, checked_in_at=now,
+                                      check_in_by=callout.check_in_by, on_time=now <= callout.check_in_by,
+                                      occurred_at=now), None
+    if isinstance(report, Arrive):
+        done = _applied(callout, report, status="arrived", arrived_at=now)
+        return done, CalloutArrived(**common, officer=report.officer, location=report.location,
+                                    evidence_ref=report.evidence_ref, arrived_at=now,
+                                    arrival_by=callout.arrival_by, on_time=now <= callout.arrival_by,
+                                    occurred_at=now), None
+    if isinstance(report, Complete):
+        done = _applied(callout, report, status="completed", completed_at=now)
+        return done, CalloutCompleted(**common, summary=report.summary, evidence_refs=report.evidence_refs,
+                                      completed_at=now, completion_by=callout.completion_by,
+                                      on_time=now <= callout.completion_by, occurred_at=now), None
+    if isinstance(report, Return):
+        done = _applied(callout, report, status="returned", returned_at=now)
+        alternative = matrix.alternative(case.category, callout.department_code)
+        following = Reroute(alternative) if alternative and alternative not in tried \
+            else Arbitrate(tuple(sorted(set(tried) | {callout.department_code})))
+        event = CalloutReturned(**common, reason=report.reason, returned_at=now,
+                                rerouted_to=following.department_code if isinstance(following, Reroute)
+                                else None, occurred_at=now)
+        return done, event, following
+    raise TypeError(f"no rule for {type(report).__name__}")
+
+
+def progress(case: Case, callouts: list[Callout], now: datetime):
+    """The case after a change to its call-outs, and the whistle-level events that change causes."""
+    current = [c for c in callouts if c.round == case.round and c.status != "returned"]
+    events = []
+    if not current:
+        return case, events
+    if case.all_checked_in_round < case.round and all(c.status not in ("issued",) for c in current):
+        case = replace(case, all_checked_in_round=case.round)
+        events.append(AllCheckedIn(whistle_id=case.whistle_id, street_code=case.street_code,
+                                   departments=tuple(sorted(c.department_code for c in current)),
+                                   first_issued_at=min(c.issued_at for c in current),
+                                   last_checked_in_at=max(c.checked_in_at or now for c in current),
+                                   occurred_at=now))
+    if case.all_completed_round < case.round and all(c.status == "completed" for c in current):
+        case = replace(case, all_completed_round=case.round, status="all_completed")
+        events.append(AllCompleted(whistle_id=case.whistle_id, street_code=case.street_code,
+                                   departments=tuple(sorted(c.department_code for c in current)),
+                                   round=case.round, completed_at=now, occurred_at=now))
+    return case, events
+
+
+def departments_to_recall(callouts: list[Callout], case: Case, named: tuple[str, ...]) -> tuple[str, ...]:
+    """Who is called again after a send-back or a reopening: those named, else all who completed."""
+    last = [c for c in callouts if c.round == case.round and c.status == "completed"]
+    pool = tuple(dict.fromkeys(c.department_code for c in sorted(last, key=lambda c: c.role != "lead")))
+    if not named:
+        return pool
+    unknown = [d for d in named if d not in pool]
+    if unknown:
+        raise IllegalStep("departments", f"{', '.join(unknown)} did not complete round {case.round}")
+    return tuple(d for d in pool if d in named)
 
 
 def department_in_routing_key(routing_key: str) -> str | None:
     parts = routing_key.split(".")
-    return parts[1] if len(parts) == 2 and parts[0] == "checkin" else None
+    return parts[1] or None if len(parts) == 2 and parts[0] in NEXT else None

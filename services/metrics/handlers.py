@@ -8,8 +8,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import sessionmaker
 
 from services.common.db import unit_of_work
-from services.common.events import (AllCheckedIn, CalloutCheckedIn, CalloutIssued, Event, TeamAssembled,
-                                    WhistleRaised)
+from services.common.events import (AllCheckedIn, ArbitrationOpened, CalloutArrived, CalloutCheckedIn,
+                                    CalloutCompleted, CalloutEscalated, CalloutIssued, CalloutReturned, Event,
+                                    FollowUpRecorded, TeamAssembled, WhistleClosed, WhistleRaised)
 from services.metrics import instruments as m
 from services.metrics.orm import callout_facts, platform
 
@@ -55,6 +56,27 @@ def record(factory: sessionmaker, event: Event, now: datetime) -> list[Observati
             return [lambda: m.ALL_CHECKED_IN_LATENCY.labels(urgency).observe(latency)]
         if isinstance(event, TeamAssembled):
             return [m.TEAMS.labels(event.category, str(not event.gaps).lower()).inc]
+        if isinstance(event, CalloutArrived):
+            latency = (event.arrived_at - event.issued_at).total_seconds()
+            return [lambda: m.ARRIVAL_LATENCY.labels(event.department_code, event.urgency).observe(latency),
+                    m.STEPS_DONE.labels(event.department_code, event.urgency, "arrival",
+                                        str(event.on_time).lower()).inc]
+        if isinstance(event, CalloutCompleted):
+            latency = (event.completed_at - event.issued_at).total_seconds()
+            return [lambda: m.COMPLETION_LATENCY.labels(event.department_code, event.urgency).observe(latency),
+                    m.STEPS_DONE.labels(event.department_code, event.urgency, "completion",
+                                        str(event.on_time).lower()).inc]
+        if isinstance(event, CalloutReturned):
+            went = "rerouted" if event.rerouted_to else "arbitration"
+            return [m.RETURNS.labels(event.department_code, went).inc]
+        if isinstance(event, CalloutEscalated):
+            return [m.ESCALATIONS.labels(event.department_code, event.step, event.tier).inc]
+        if isinstance(event, ArbitrationOpened):
+            return [m.ARBITRATIONS.labels(event.reason).inc]
+        if isinstance(event, WhistleClosed):
+            return [m.CLOSURES.labels(event.street_code).inc]
+        if isinstance(event, FollowUpRecorded):
+            return [m.FOLLOW_UPS.labels(event.street_code, event.rating).inc]
         return []
 
 

@@ -21,3 +21,20 @@ WHISTLES_RAISED = Counter("chuishao_whistles_raised_total", "Whistles raised by 
                           ["street", "urgency"])
 TEAMS = Counter("chuishao_joint_teams_total", "Joint enforcement teams assembled, by whether one had a gap",
                 ["category", "complete"])
+ARRIVAL_LATENCY = Histogram(
+    "chuishao_arrival_latency_seconds", "Time from a call-out being issued to its department arriving on site",
+    ["department", "urgency"], buckets=LATENCY_BUCKETS)
+COMPLETION_LATENCY = Histogram(
+    "chuishao_completion_latency_seconds", "Time from a call-out being issued to its department completing",
+    ["department", "urgency"],
+    buckets=LATENCY_BUCKETS + (3 * 86400, 7 * 86400, 15 * 86400, 30 * 86400))
+STEPS_DONE = Counter("chuishao_steps_total",
+                     "Department steps (arrival, completion), by whether they met their deadline",
+                     ["department", "urgency", "step", "on_time"])
+RETURNS = Counter("chuishao_callouts_returned_total", "Call-outs returned (退单), by where they went",
+                  ["department", "went_to"])
+ESCALATIONS = Counter("chuishao_escalations_total", "Missed steps escalated (督办), by tier",
+                      ["department", "step", "tier"])
+ARBITRATIONS = Counter("chuishao_arbitrations_opened_total", "Arbitrations opened, by reason", ["reason"])
+CLOSURES = Counter("chuishao_whistles_closed_total", "Whistles closed by their street", ["street"])
+FOLLOW_UPS = Counter("chuishao_follow_ups_total", "Follow-up ratings (回访)", ["street", "rating"])

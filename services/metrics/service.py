@@ -8,8 +8,14 @@ from sqlalchemy.orm import sessionmaker
 
 from services.common.consumer import consume
 from services.common.db import Database, create_schema
-from services.common.events import (CALLOUTS, EVENTS, AllCheckedIn, CalloutCheckedIn, CalloutIssued,
-                                    TeamAssembled, WhistleRaised)
+from services.common.events import (CALLOUTS, EVENTS, AllCheckedIn, ArbitrationOpened, CalloutArrived,
+                                    CalloutCheckedIn, CalloutCompleted, CalloutEscalated, CalloutIssued,
+                                    CalloutReturned, FollowUpRecorded, TeamAssembled, WhistleClosed,
+                                    WhistleRaised)
+
+CONSUMED_EVENTS = (WhistleRaised, CalloutIssued, CalloutCheckedIn, AllCheckedIn, TeamAssembled, CalloutArrived,
+                   CalloutCompleted, CalloutReturned, CalloutEscalated, ArbitrationOpened, WhistleClosed,
+                   FollowUpRecorded)
 from services.common.web import OpsEndpoints
 from services.metrics import handlers
 from services.metrics.orm import metadata
@@ -28,9 +34,9 @@ class MetricsService(OpsEndpoints):
     db = Database(metadata)
     replay = ReplayOnStart()
 
-    @consume("metrics.events", [(CALLOUTS, "callout.#"), (EVENTS, "whistle.raised"), (EVENTS, "callout.checked_in"),
-              (EVENTS, "whistle.all_checked_in"), (EVENTS, "team.assembled")],
-             (WhistleRaised, CalloutIssued, CalloutCheckedIn, AllCheckedIn, TeamAssembled))
+    @consume("metrics.events", [(CALLOUTS, "callout.#"), *((EVENTS, e.event_type) for e in CONSUMED_EVENTS
+                                                           if e is not CalloutIssued)],
+             CONSUMED_EVENTS)
     def on_event(self, event):
         for observe in handlers.record(self.db, event, datetime.now(timezone.utc)):
             observe()

@@ -6,7 +6,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.common.events import (CALLOUTS, CHECKINS, EVENTS, MAX_TEXT, SCHEMA_VERSION, WHISTLES,
-                                    AllCheckedIn, CalloutCheckedIn, CalloutIssued, CheckInOutcome,
+                                    AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened,
+                                    CalloutArrived, CalloutCompleted, CalloutEscalated, CalloutReturned,
+                                    Evidence, FollowUpRecorded, WhistleClosed, WhistleLinked, WhistleLocated,
+                                    WhistleReopened, WhistleSentBack,
+                                    CalloutCheckedIn, CalloutIssued, ReportOutcome,
                                     ContractError, Deadlines, Event, EVENT_TYPES, FieldError, Place,
                                     RaiseWhistle, TeamAssembled, TeamMember, WhistleOutcome,
                                     WhistleRaised, decode_event, encode, parse, route_of)
@@ -16,6 +20,8 @@ BEIJING = timezone(timedelta(hours=8))
 T0 = datetime(2025, 3, 14, 9, 30, tzinfo=BEIJING)      # 2025-03-14T01:30:00Z
 T0_Z = "2025-03-14T01:30:00Z"
 PLACE = Place(address="大溪沟街道人和街12号", lon=106.5516, lat=29.5630)
+STEP = dict(callout_id="c-1", whistle_id="w-1", department_code="chengguan", street_code="daxigou",
+            category="garbage_dumping", urgency="normal", issued_at=T0)
 MEMBER = TeamMember(officer_code="chengguan-01", name="王建国", department_code="chengguan")
 
 
@@ -40,12 +46,39 @@ def sample_events() -> dict[str, Event]:
                          street_code="daxigou", category="garbage_dumping", urgency="normal", officer="王建国",
                          issued_at=T0, checked_in_at=T0 + timedelta(minutes=10),
                          check_in_by=T0 + timedelta(minutes=30), on_time=True, occurred_at=T0),
-        CheckInOutcome(request_id="ci-1", callout_id="c-1", department_code="chengguan", outcome="accepted",
+        ReportOutcome(action="checkin", request_id="ci-1", callout_id="c-1", department_code="chengguan", outcome="accepted",
                        occurred_at=T0),
         AllCheckedIn(whistle_id="w-1", street_code="daxigou", departments=("chengguan", "shengtai"),
                      first_issued_at=T0, last_checked_in_at=T0 + timedelta(minutes=20), occurred_at=T0),
         TeamAssembled(team_id="t-1", whistle_id="w-1", street_code="daxigou", category="illegal_construction",
                       lead=MEMBER, members=(MEMBER,), gaps=("guihua",), occurred_at=T0),
+        WhistleLinked(whistle_id="w-2", linked_to="w-1", street_code="daxigou", category="garbage_dumping",
+                      distance_m=42.0, occurred_at=T0),
+        WhistleLocated(whistle_id="w-1", street_code="daxigou", community_code="daxigou-c1",
+                       grid_code="daxigou-c1-g1", method="map", occurred_at=T0),
+        CalloutArrived(**STEP, officer="王建国", location=PLACE, evidence_ref="photo-1", arrived_at=T0,
+                       arrival_by=T0, on_time=True, occurred_at=T0),
+        CalloutCompleted(**STEP, summary="清运完毕", evidence_refs=("photo-2",), completed_at=T0,
+                         completion_by=T0, on_time=True, occurred_at=T0),
+        CalloutReturned(**STEP, reason="不属于本部门职责", returned_at=T0, rerouted_to="huanwei", occurred_at=T0),
+        CalloutEscalated(**STEP, step="check_in", due_at=T0, level=1, tier="street", chased_by="daxigou",
+                         chased_by_name_zh="街道吹哨报到工作专班", escalated_at=T0, occurred_at=T0),
+        ArbitrationOpened(arbitration_id="a-1", whistle_id="w-1", street_code="daxigou",
+                          category="garbage_dumping", reason="disputed_place",
+                          candidates=("daxigou-c2-g2", "nanxiashu-c1-g1"), decide_by=T0, occurred_at=T0),
+        ArbitrationDecided(arbitration_id="a-1", whistle_id="w-1", street_code="daxigou", decided_by="区城管委",
+                           grid_code="daxigou-c2-g2", department_code=None, decided_at=T0, occurred_at=T0),
+        AllCompleted(whistle_id="w-1", street_code="daxigou", departments=("chengguan",), round=1,
+                     completed_at=T0, occurred_at=T0),
+        WhistleClosed(whistle_id="w-1", street_code="daxigou", confirmed_by="街道 李主任",
+                      evidence=Evidence(before_photo="b.jpg", after_photo="a.jpg", checklist=("清运",)),
+                      closed_at=T0, occurred_at=T0),
+        WhistleSentBack(whistle_id="w-1", street_code="daxigou", by="街道 李主任", reason="仍有垃圾",
+                        departments=(), sent_back_at=T0, occurred_at=T0),
+        FollowUpRecorded(whistle_id="w-1", street_code="daxigou", rating="unsatisfied", comment=None,
+                         recorded_by="12345", reopened=True, occurred_at=T0),
+        WhistleReopened(whistle_id="w-1", street_code="daxigou", reason="回访不满意", reopened_at=T0,
+                        occurred_at=T0),
     ]
     return {e.event_type: e for e in events}
 
@@ -127,7 +160,7 @@ def test_route_of_callout_issued(department, urgency):
 
 @pytest.mark.parametrize("outcome", ["accepted", "rejected"])
 def test_route_of_check_in_outcome(outcome):
-    event = CheckInOutcome(request_id=None, callout_id=None, department_code="gongan", outcome=outcome)
+    event = ReportOutcome(action="checkin", request_id=None, callout_id=None, department_code="gongan", outcome=outcome)
     route = route_of(event)
     assert (route.exchange, route.routing_key) == (CHECKINS, f"outcome.gongan.{outcome}")
 

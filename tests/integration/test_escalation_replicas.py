@@ -1,0 +1,62 @@
+"""Two dispatch processes sweeping one database: every overdue step escalates exactly once per tier."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+import requests
+import yaml
+
+from services.common.reference import DEFAULT_PATH
+from tests.integration.test_dispatch_service import publish_event, raised
+from tests.support.processes import ServiceProcess, free_port
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+WHISTLES = 12          # garbage_dumping calls 3 departments: 36 call-outs, 3 steps each, 3 tiers
+
+
+@pytest.fixture(scope="module")
+def drill_reference(tmp_path_factory):
+    """The shipped district with drill deadlines: seconds instead of minutes."""
+    data = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
+    for level in data["urgencies"].values():
+        level.update(check_in="2s", arrival="3s", completion="4s")
+    data["escalation"] = [dict(tier, after=after) for tier, after in zip(data["escalation"], ("0s", "2s", "4s"))]
+    data["areas"] = str(DEFAULT_PATH.parent / data["areas"])
+    path = tmp_path_factory.mktemp("drill") / "district.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def fired(url: str) -> float:
+    match = re.search(r"^chuishao_dispatch_escalations_fired_total ([0-9.e+]+)$",
+                      requests.get(f"{url}/metrics", timeout=5).text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_two_replicas_escalate_each_rung_exactly_once(stack, bus, drill_reference):
+    stack.extra_env.update(REFERENCE_DATA=str(drill_reference), ESCALATION_SWEEP_SECONDS="0.2")
+    stack.start("dispatch")
+    twin = ServiceProcess("dispatch", {**stack.env(), "DISPATCH_WEB_ADDRESS": f"127.0.0.1:{(port := free_port())}"},
+                          stack.tmp / "dispatch-2.log", port).start()
+    try:
+        escalations = bus.listen("events", "callout.escalated")
+        mine = set()
+        for _ in range(WHISTLES):
+            event = raised(category="garbage_dumping")
+            mine.add(event.whistle_id)
+            publish_event(bus, event)
+        expected = WHISTLES * 3 * 3 * 3
+        seen = escalations.get_all(expected, timeout=90, predicate=lambda p: p["whistle_id"] in mine)
+        assert escalations.nothing_more(settle=2.0)
+        rungs = Counter((e["callout_id"], e["step"], e["level"]) for e in seen)
+        assert len(rungs) == expected and set(rungs.values()) == {1}
+        assert Counter(e["tier"] for e in seen) == {"street": expected // 3, "district": expected // 3,
+                                                    "city": expected // 3}
+        first, second = fired(stack.url("dispatch")), fired(twin.url)
+        assert first + second == expected
+        print(f"replica escalations: {first:.0f} + {second:.0f} = {expected}")
+    finally:
+        twin.stop()
