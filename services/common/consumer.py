@@ -245,8 +245,10 @@ class BusConsumer(Entrypoint):
 
     def __init__(self, queue: str, bindings: Iterable[tuple[str, str]],
                  model: type[Message] | tuple[type[Event], ...], outcome: OutcomeBuilder | None = None,
-                 verify: Callable[[Message, str], tuple[FieldError, ...]] | None = None, **kwargs):
+                 verify: Callable[[Message, str], tuple[FieldError, ...]] | None = None,
+                 sender: str | None = None, **kwargs):
         self.queue = queue
+        self.sender = sender
         self.bindings = tuple(bindings)
         self.model = model
         self.outcome = outcome
@@ -260,7 +262,26 @@ class BusConsumer(Entrypoint):
     def stop(self):
         self.hub.unregister_provider(self)
 
+    def check_sender(self, message) -> None:
+        """With SENDER_CHECK=user_id, a street or department proves itself by the broker-validated user_id.
+
+        RabbitMQ refuses a user_id that is not the publishing connection's user, so a message that
+        says `user_id: dept-chengguan` was sent over that department's own account."""
+        settings = self.container.config["SETTINGS"]
+        if self.sender is None or settings.sender_check != "user_id":
+            return
+        routing_key = message.delivery_info.get("routing_key", "")
+        code = routing_key.split(".")[1] if routing_key.count(".") == 1 else ""
+        user = (message.properties or {}).get("user_id")
+        if not user:
+            raise ContractError((FieldError(field="user_id", message="no verifiable sender: publish with "
+                                            "the AMQP user_id property set to your broker user"),))
+        if user != f"{self.sender}-{code}" and user not in settings.sender_superusers:
+            raise ContractError((FieldError(field="user_id",
+                                            message=f"broker user {user!r} may not send for {self.sender} {code!r}"),))
+
     def decode(self, message) -> Message:
+        self.check_sender(message)
         props = message.properties or {}
         body = message.body if isinstance(message.body, bytes) else str(message.body).encode("utf-8")
         if len(body) > MAX_BODY_BYTES:

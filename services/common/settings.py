@@ -23,6 +23,8 @@ class Settings:
     confirm_timeout: float      # seconds to wait for the broker's publisher confirm
     outbox_sweep_seconds: float
     prefetch: int
+    sender_check: str           # "off", or "user_id": outside senders must prove who they are
+    sender_superusers: tuple[str, ...]   # broker users allowed to send for any street/department
 
     @property
     def nameko_config(self) -> dict:
@@ -54,4 +56,6 @@ def load_settings(service: str, env=os.environ) -> Settings:
         confirm_timeout=float(env.get("CONFIRM_TIMEOUT_SECONDS", "5")),
         outbox_sweep_seconds=float(env.get("OUTBOX_SWEEP_SECONDS", "2")),
         prefetch=int(env.get("PREFETCH", "10")),
+        sender_check=env.get("SENDER_CHECK", "off"),
+        sender_superusers=tuple(u for u in env.get("SENDER_SUPERUSERS", "").split(",") if u),
     )

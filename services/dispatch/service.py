@@ -141,22 +141,22 @@ class DispatchService(OpsEndpoints):
             raise Rejected(str(exc), exc.errors) from None
 
     @consume("dispatch.checkins", [(CHECKINS, "checkin.*")], REPORTS["checkin"],
-             outcome=rejected_report("checkin"), verify=verify_department)
+             outcome=rejected_report("checkin"), verify=verify_department, sender="dept")
     def on_check_in(self, report):
         self._report(report)
 
     @consume("dispatch.arrivals", [(CHECKINS, "arrival.*")], REPORTS["arrival"],
-             outcome=rejected_report("arrival"), verify=verify_department)
+             outcome=rejected_report("arrival"), verify=verify_department, sender="dept")
     def on_arrival(self, report):
         self._report(report)
 
     @consume("dispatch.completions", [(CHECKINS, "completion.*")], REPORTS["completion"],
-             outcome=rejected_report("completion"), verify=verify_department)
+             outcome=rejected_report("completion"), verify=verify_department, sender="dept")
     def on_completion(self, report):
         self._report(report)
 
     @consume("dispatch.returns", [(CHECKINS, "return.*")], REPORTS["return"],
-             outcome=rejected_report("return"), verify=verify_department)
+             outcome=rejected_report("return"), verify=verify_department, sender="dept")
     def on_return(self, report):
         self._report(report)
 
