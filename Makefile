@@ -80,10 +80,11 @@ unit: venv
 	$(VPY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
 bench: venv broker
+	@$(VPY) -c 'import matplotlib' 2>/dev/null || $(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,bench]'
 	$(VPY) -m bench $(ARGS)
 
 chaos: venv broker
-	$(VPY) -m pytest tests/chaos -q $(PYTEST_ARGS)
+	CHAOS_WHISTLES=$${CHAOS_WHISTLES:-10000} $(VPY) -m pytest tests/chaos -q -s $(PYTEST_ARGS)
 
 dlq: venv broker
 	$(VPY) -m services.common.deadletters $(ARGS)

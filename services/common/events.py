@@ -299,6 +299,7 @@ class CalloutStep(Event):
     category: str
     urgency: Urgency
     issued_at: Instant
+    round: int = 1
 
 
 class CalloutCheckedIn(CalloutStep):
@@ -396,6 +397,7 @@ class AllCheckedIn(Event):
     event_type = "whistle.all_checked_in"
     whistle_id: str
     street_code: str
+    round: int = 1
     departments: tuple[str, ...]
     first_issued_at: Instant
     last_checked_in_at: Instant

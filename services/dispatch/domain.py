@@ -70,21 +70,25 @@ class Callout:
     completed_at: datetime | None = None
     returned_at: datetime | None = None
     requests: tuple[str, ...] = ()     # "<action>:<request_id>" already applied, for safe retries
+    position: int = 0                  # order of issue within the whistle (lead first)
 
 
 def issue(case: Case, matrix: Matrix, level: UrgencyLevel, is_workday: IsWorkday, now: datetime,
           departments: tuple[str, ...], reason: IssueReason, department_names: dict[str, str],
-          all_departments: tuple[str, ...] | None = None) -> list[tuple[Callout, CalloutIssued]]:
-    """Call-outs for `departments` (the first leads when reason is matrix), with deadlines from now."""
+          all_departments: tuple[str, ...] | None = None, role: str | None = None,
+          position: int = 0) -> list[tuple[Callout, CalloutIssued]]:
+    """Call-outs for `departments` with deadlines from now: the first of everyone leads, unless a
+    `role` is given (a department taking over a returned call-out takes over its role)."""
     deadlines: Deadlines = deadlines_for(level, now, is_workday)
     everyone = all_departments or departments
     lead = everyone[0]
     out = []
-    for code in departments:
+    for index, code in enumerate(departments):
         callout = Callout(callout_id=str(uuid.uuid4()), whistle_id=case.whistle_id, department_code=code,
-                          role="lead" if code == lead else "support", round=case.round, status="issued",
-                          issued_at=now, check_in_by=deadlines.check_in_by, arrival_by=deadlines.arrival_by,
-                          completion_by=deadlines.completion_by)
+                          role=role or ("lead" if code == lead else "support"), round=case.round,
+                          status="issued", issued_at=now, check_in_by=deadlines.check_in_by,
+                          arrival_by=deadlines.arrival_by, completion_by=deadlines.completion_by,
+                          position=position + index)
         event = CalloutIssued(
             callout_id=callout.callout_id, whistle_id=case.whistle_id, department_code=code,
             department_name_zh=department_names[code], role=callout.role, category=case.category,
@@ -97,8 +101,15 @@ def issue(case: Case, matrix: Matrix, level: UrgencyLevel, is_workday: IsWorkday
     return out
 
 
+def reopen_round(case: Case) -> Case:
+    """A department joins a round already checked in or completed: those must be announced again."""
+    return replace(case, status="active" if case.status == "all_completed" else case.status,
+                   all_checked_in_round=min(case.all_checked_in_round, case.round - 1),
+                   all_completed_round=min(case.all_completed_round, case.round - 1))
+
+
 def _common(callout: Callout, case: Case) -> dict:
-    return dict(callout_id=callout.callout_id, whistle_id=callout.whistle_id,
+    return dict(callout_id=callout.callout_id, whistle_id=callout.whistle_id, round=callout.round,
                 department_code=callout.department_code, street_code=case.street_code,
                 category=case.category, urgency=case.urgency, issued_at=callout.issued_at)
 
@@ -176,20 +187,24 @@ def act(callout: Callout, case: Case, report: DepartmentReport, now: datetime, m
     raise TypeError(f"no rule for {type(report).__name__}")
 
 
-def progress(case: Case, callouts: list[Callout], now: datetime):
-    """The case after a change to its call-outs, and the whistle-level events that change causes."""
+def progress(case: Case, callouts: list[Callout], now: datetime, open_arbitrations: int = 0):
+    """The case after a change to its call-outs, and the whistle-level events that change causes.
+
+    A return still waiting for the district's arbitration holds back completion: the work it
+    stands for has nobody yet."""
     current = [c for c in callouts if c.round == case.round and c.status != "returned"]
     events = []
     if not current:
         return case, events
     if case.all_checked_in_round < case.round and all(c.status not in ("issued",) for c in current):
         case = replace(case, all_checked_in_round=case.round)
-        events.append(AllCheckedIn(whistle_id=case.whistle_id, street_code=case.street_code,
+        events.append(AllCheckedIn(whistle_id=case.whistle_id, street_code=case.street_code, round=case.round,
                                    departments=tuple(sorted(c.department_code for c in current)),
                                    first_issued_at=min(c.issued_at for c in current),
                                    last_checked_in_at=max(c.checked_in_at or now for c in current),
                                    occurred_at=now))
-    if case.all_completed_round < case.round and all(c.status == "completed" for c in current):
+    if case.all_completed_round < case.round and not open_arbitrations \
+            and all(c.status == "completed" for c in current):
         case = replace(case, all_completed_round=case.round, status="all_completed")
         events.append(AllCompleted(whistle_id=case.whistle_id, street_code=case.street_code,
                                    departments=tuple(sorted(c.department_code for c in current)),

@@ -41,7 +41,7 @@ class Ladder:
         rungs = []
         while level < len(self.tiers):
             fires_at = self.next_at(due_at, level)
-            if fires_at > now:
+            if fires_at >= now:      # a step done at the deadline instant is on time: not yet late
                 break
             tier = self.tiers[level]
             level += 1

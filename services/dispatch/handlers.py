@@ -5,7 +5,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.db import unit_of_work
@@ -17,7 +17,7 @@ from services.common.reference import ReferenceData
 from services.dispatch.areas import AreaMap, Located
 from services.dispatch.deadlines import IsWorkday, due
 from services.dispatch.domain import (OPEN, STEP_OF, Arbitrate, Callout, Case, IllegalStep, Reroute, act,
-                                      departments_to_recall, issue, progress)
+                                      departments_to_recall, issue, progress, reopen_round)
 from services.dispatch.escalation import STEPS, Ladder
 from services.dispatch.matrix import Matrix
 from services.dispatch.orm import arbitrations, callouts, cases, matrix_versions, platform, step_deadlines
@@ -93,7 +93,7 @@ class Dispatcher:
 
     def _callouts(self, session: Session, whistle_id: str) -> list[Callout]:
         rows = session.execute(select(callouts).where(callouts.c.whistle_id == whistle_id)
-                               .order_by(callouts.c.round, callouts.c.issued_at, callouts.c.callout_id)).all()
+                               .order_by(callouts.c.round, callouts.c.position)).all()
         return [_callout(r) for r in rows]
 
     def _save_case(self, session: Session, case: Case) -> None:
@@ -107,10 +107,13 @@ class Dispatcher:
         session.execute(update(callouts).where(callouts.c.callout_id == callout.callout_id).values(**values))
 
     def _issue(self, session: Session, case: Case, departments: tuple[str, ...], reason, now: datetime,
-               everyone: tuple[str, ...] | None = None) -> list[Callout]:
+               everyone: tuple[str, ...] | None = None, role: str | None = None) -> list[Callout]:
         matrix = self.matrix_of(session, case.matrix_version)
         level = self.reference.urgencies[case.urgency]
-        made = issue(case, matrix, level, self.is_workday, now, departments, reason, self.names, everyone)
+        position = session.execute(select(func.count()).select_from(callouts).where(
+            callouts.c.whistle_id == case.whistle_id)).scalar_one()
+        made = issue(case, matrix, level, self.is_workday, now, departments, reason, self.names, everyone,
+                     role, position)
         for callout, event in made:
             session.execute(insert(callouts).values(**_callout_row(callout)))
             for step, due_at in zip(STEPS, (callout.check_in_by, callout.arrival_by, callout.completion_by)):
@@ -139,7 +142,10 @@ class Dispatcher:
             .values(done=True, next_at=None))
 
     def _progress(self, session: Session, case: Case, now: datetime) -> Case:
-        updated, events = progress(case, self._callouts(session, case.whistle_id), now)
+        waiting = session.execute(select(arbitrations.c.arbitration_id).where(
+            arbitrations.c.whistle_id == case.whistle_id, arbitrations.c.status == "open",
+            arbitrations.c.reason == "returned_without_alternative")).all()
+        updated, events = progress(case, self._callouts(session, case.whistle_id), now, len(waiting))
         for event in events:
             platform.stage(session, event)
         return updated
@@ -156,17 +162,19 @@ class Dispatcher:
             if not self.matrix.knows(event.category):
                 raise IllegalStep("category", f"no responsibility matrix row for {event.category!r}")
             community = grid = None
+            street = event.street_code
             located = "given"
             where = None
             if self.areas is not None and event.place.lon is not None and event.place.lat is not None:
                 where = self.areas.locate(event.place.lon, event.place.lat)
                 located = "map"
                 if isinstance(where, Located):
-                    grid, community = where.grid_code, where.community_code
+                    # the responsibility map decides whose patch it is, and so who chases it
+                    grid, community, street = where.grid_code, where.community_code, where.street_code
             elif event.grid_code:
                 grid = event.grid_code
                 community = (self.reference.street_of_grid(grid) or (None, None))[1]
-            case = Case(whistle_id=event.whistle_id, street_code=event.street_code, community_code=community,
+            case = Case(whistle_id=event.whistle_id, street_code=street, community_code=community,
                         grid_code=grid, category=event.category, urgency=event.urgency, place=event.place,
                         description=event.description, raised_at=event.raised_at,
                         matrix_version=self.matrix.version, round=1,
@@ -211,7 +219,8 @@ class Dispatcher:
             platform.stage(session, event)
             if isinstance(following, Reroute):
                 everyone = tuple(dict.fromkeys((*tried, following.department_code)))
-                self._issue(session, case, (following.department_code,), "rerouted", now, everyone)
+                self._issue(session, case, (following.department_code,), "rerouted", now, everyone,
+                            role=changed.role)
             case = self._progress(session, case, now)
             self._save_case(session, case)
             return outcome
@@ -229,9 +238,7 @@ class Dispatcher:
                                   f"{command.department_code} is already called on this whistle")
             everyone = tuple(dict.fromkeys((*(c.department_code for c in current), command.department_code)))
             [callout] = self._issue(session, case, (command.department_code,), "added", now, everyone)
-            if case.status == "all_completed":
-                case = replace(case, status="active")
-            self._save_case(session, case)
+            self._save_case(session, reopen_round(case))
             return callout.callout_id
 
     def decide_arbitration(self, command: DecideArbitration, now: datetime) -> dict:
@@ -243,6 +250,8 @@ class Dispatcher:
             if row.status != "open":
                 raise IllegalStep("arbitration_id", f"arbitration {command.arbitration_id} is already decided")
             case = self._lock_case(session, row.whistle_id)
+            if case.status == "closed":
+                raise IllegalStep("arbitration_id", f"whistle {case.whistle_id} is closed")
             place_dispute = row.reason in ("unowned_place", "disputed_place")
             if place_dispute:
                 if not command.grid_code:
@@ -250,21 +259,23 @@ class Dispatcher:
                 owner = self.reference.street_of_grid(command.grid_code)
                 if owner is None:
                     raise IllegalStep("grid_code", f"unknown grid {command.grid_code!r}")
-                case = replace(case, grid_code=command.grid_code, community_code=owner[1], status="active")
+                case = replace(case, street_code=owner[0], grid_code=command.grid_code, community_code=owner[1],
+                               status="active")
                 platform.stage(session, WhistleLocated(
                     whistle_id=case.whistle_id, street_code=case.street_code, community_code=owner[1],
                     grid_code=command.grid_code, method="given", occurred_at=now))
-                self._issue(session, case, self.matrix.assignment(case.street_code, case.category),
-                            "arbitrated", now)
+                matrix = self.matrix_of(session, case.matrix_version)
+                self._issue(session, case, matrix.assignment(case.street_code, case.category), "arbitrated", now)
             else:
                 if not command.department_code or command.department_code not in self.names:
                     raise IllegalStep("department_code",
                                       "a returned call-out is decided by naming a known department")
                 current = [c for c in self._callouts(session, case.whistle_id) if c.round == case.round]
                 everyone = tuple(dict.fromkeys((*(c.department_code for c in current), command.department_code)))
-                self._issue(session, case, (command.department_code,), "arbitrated", now, everyone)
-                if case.status == "all_completed":
-                    case = replace(case, status="active")
+                leads = [c for c in current if c.role == "lead" and c.status != "returned"]
+                self._issue(session, case, (command.department_code,), "arbitrated", now, everyone,
+                            role="support" if leads else "lead")
+                case = reopen_round(case)
             session.execute(update(arbitrations).where(arbitrations.c.arbitration_id == row.arbitration_id)
                             .values(status="decided", decided_by=command.decided_by, decided_at=now,
                                     grid_code=command.grid_code, department_code=command.department_code))
@@ -281,6 +292,11 @@ class Dispatcher:
             if not platform.first_time(session, consumer, event.event_id, now):
                 return 0
             case = self._lock_case(session, event.whistle_id)
+            still_open = [c.department_code for c in self._callouts(session, case.whistle_id)
+                          if c.round == case.round and c.status in OPEN]
+            if still_open:
+                raise IllegalStep("whistle_id", f"whistle {case.whistle_id} still has open call-outs "
+                                  f"({', '.join(still_open)}); a new round would orphan them")
             named = getattr(event, "departments", ())
             recall = departments_to_recall(self._callouts(session, case.whistle_id), case, named)
             if not recall:
@@ -300,6 +316,9 @@ class Dispatcher:
             if ids:
                 session.execute(update(step_deadlines).where(step_deadlines.c.callout_id.in_(ids))
                                 .values(done=True, next_at=None))
+            session.execute(update(arbitrations).where(arbitrations.c.whistle_id == case.whistle_id,
+                                                       arbitrations.c.status == "open").values(
+                status="withdrawn", decided_at=now, decided_by="(whistle closed)"))
             self._save_case(session, replace(case, status="closed"))
 
     def sweep(self, now: datetime, limit: int = 500) -> int:
@@ -316,7 +335,7 @@ class Dispatcher:
                        cases.c.urgency)
                 .join(callouts, callouts.c.callout_id == step_deadlines.c.callout_id)
                 .join(cases, cases.c.whistle_id == callouts.c.whistle_id)
-                .where(step_deadlines.c.done.is_(False), step_deadlines.c.next_at <= now)
+                .where(step_deadlines.c.done.is_(False), step_deadlines.c.next_at < now)
                 .order_by(step_deadlines.c.next_at).limit(limit)
                 .with_for_update(skip_locked=True, of=step_deadlines)).all()
             for row in rows:

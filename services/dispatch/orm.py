@@ -53,9 +53,13 @@ callouts = Table(
     Column("completed_at", UtcDateTime()),
     Column("returned_at", UtcDateTime()),
     Column("requests", JSON, nullable=False),
-    UniqueConstraint("whistle_id", "department_code", "round", name="uq_callout_department_round"),
+    Column("position", Integer, nullable=False, default=0),
 )
 Index("ix_callouts_whistle", callouts.c.whistle_id)
+# One live call-out per department per round; a department that returned may be called again.
+Index("uq_callout_live_department_round", callouts.c.whistle_id, callouts.c.department_code, callouts.c.round,
+      unique=True, postgresql_where=callouts.c.status != "returned",
+      sqlite_where=callouts.c.status != "returned")
 
 # One clock per call-out step; the sweep escalates rows whose next rung is due.
 step_deadlines = Table(

@@ -1,112 +1,225 @@
-"""Whistle use cases: raise (idempotent per street and request id), record progress, read."""
+"""Whistle use cases: raise (idempotent, or linked to an open duplicate), progress, closure, send-back, reads."""
 from __future__ import annotations
 
 import uuid
+import zlib
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.consumer import Rejected
-from services.common.db import unit_of_work
-from services.common.events import Event, RaiseWhistle, WhistleOutcome, WhistleRaised
+from services.common.db import is_postgres, unit_of_work
+from services.common.events import (CloseWhistle, Event, FollowUp, RaiseWhistle, SendBack, WhistleLinked,
+                                    WhistleOutcome, WhistleRaised, iso)
+from services.common.geo import bounding_box
 from services.common.reference import ReferenceData
-from services.whistle.domain import InvalidWhistle, apply_progress, check_against_reference
+from services.whistle import domain
+from services.whistle.domain import (NOT_OPEN, Candidate, InvalidWhistle, NoSuchWhistle, TimelineEntry,
+                                     WhistleState, check_against_reference, duplicate_of)
 from services.whistle.orm import platform, timeline, whistles
 
 PROGRESS_CONSUMER = "whistle.progress"
 
 
-def _existing(session: Session, command: RaiseWhistle):
-    return session.execute(select(whistles.c.id).where(
-        whistles.c.street_code == command.street_code,
-        whistles.c.request_id == command.request_id)).scalar()
+def _add_line(session: Session, whistle_id: str, entry: TimelineEntry, event_id: str | None = None) -> None:
+    session.execute(insert(timeline).values(
+        whistle_id=whistle_id, at=entry.at, kind=entry.kind, actor=entry.actor, summary=entry.summary,
+        detail=entry.detail, event_id=event_id))
+
+
+def _open_duplicate(session: Session, command: RaiseWhistle, radius_m: float) -> tuple[str, float] | None:
+    lon, lat = command.place.lon, command.place.lat
+    if lon is None or lat is None or radius_m <= 0:
+        return None
+    if is_postgres(session):
+        # two reports of one problem at the same moment would each see no open whistle and both call
+        # the departments: reports of one category take turns until their transaction ends
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(command.category.encode())})
+    min_lon, min_lat, max_lon, max_lat = bounding_box(lon, lat, radius_m)
+    rows = session.execute(
+        select(whistles.c.id, whistles.c.category, whistles.c.status, whistles.c.lon, whistles.c.lat)
+        .where(whistles.c.category == command.category, whistles.c.status.not_in(NOT_OPEN),
+               whistles.c.lat.between(min_lat, max_lat), whistles.c.lon.between(min_lon, max_lon))
+        .order_by(whistles.c.raised_at, whistles.c.id)).all()
+    return duplicate_of(command.category, lon, lat, (Candidate(*row) for row in rows), radius_m)
 
 
 def raise_whistle(factory: sessionmaker, reference: ReferenceData, command: RaiseWhistle,
                   now: datetime) -> WhistleOutcome:
-    """Stores a new whistle with its first timeline line and events, or answers a retried request."""
+    """Stores a new whistle and announces it; links it to an open one close by instead; answers retries."""
     errors = check_against_reference(command, reference)
     if errors:
         raise InvalidWhistle(errors)
     for _ in range(2):  # a concurrent twin of this request may win the unique key: then read its result
         try:
             with unit_of_work(factory) as session:
-                existing = _existing(session, command)
+                existing = session.execute(select(whistles.c.id, whistles.c.linked_to).where(
+                    whistles.c.street_code == command.street_code,
+                    whistles.c.request_id == command.request_id)).first()
                 if existing:
                     outcome = WhistleOutcome(request_id=command.request_id, street_code=command.street_code,
-                                             outcome="raised", whistle_id=existing, repeated=True)
+                                             outcome="raised", whistle_id=existing.id,
+                                             linked_to=existing.linked_to, repeated=True, occurred_at=now)
                     platform.stage(session, outcome)
                     return outcome
-                whistle_id = str(uuid.uuid4())
-                session.execute(insert(whistles).values(
-                    id=whistle_id, request_id=command.request_id, street_code=command.street_code,
-                    grid_code=command.grid_code, category=command.category, urgency=command.urgency,
-                    source=command.source, description=command.description,
-                    address=command.place.address, lon=command.place.lon, lat=command.place.lat,
-                    reported_by=command.reported_by, status="raised", raised_at=now, updated_at=now))
-                raised = WhistleRaised(whistle_id=whistle_id, raised_at=now, occurred_at=now,
-                                       **command.model_dump(exclude={"schema_version"}))
-                session.execute(insert(timeline).values(
-                    whistle_id=whistle_id, at=now, kind=raised.event_type, actor=command.reported_by,
-                    summary=f"{command.street_code} raised a {command.urgency} whistle: {command.category}",
-                    detail={"source": command.source, "request_id": command.request_id},
-                    event_id=raised.event_id))
-                outcome = WhistleOutcome(request_id=command.request_id, street_code=command.street_code,
-                                         outcome="raised", whistle_id=whistle_id, occurred_at=now)
-                platform.stage(session, raised)
-                platform.stage(session, outcome)
-                return outcome
+                return _store_new(session, reference, command, now)
         except IntegrityError:
             continue
     raise RuntimeError(f"request {command.request_id} neither stored nor found")
 
 
+def _store_new(session: Session, reference: ReferenceData, command: RaiseWhistle,
+               now: datetime) -> WhistleOutcome:
+    whistle_id = str(uuid.uuid4())
+    duplicate = _open_duplicate(session, command, reference.duplicate_radius_m)
+    linked_to, metres = duplicate if duplicate else (None, None)
+    session.execute(insert(whistles).values(
+        id=whistle_id, request_id=command.request_id, street_code=command.street_code,
+        grid_code=command.grid_code, category=command.category, urgency=command.urgency,
+        source=command.source, description=command.description, address=command.place.address,
+        lon=command.place.lon, lat=command.place.lat, reported_by=command.reported_by,
+        status="linked" if linked_to else "raised", round=1, round_started_at=now, completed=[],
+        linked_to=linked_to, raised_at=now, updated_at=now))
+    if linked_to is None:
+        raised = WhistleRaised(whistle_id=whistle_id, raised_at=now, occurred_at=now,
+                               **command.model_dump(exclude={"schema_version"}))
+        _add_line(session, whistle_id, TimelineEntry(
+            now, raised.event_type, command.reported_by,
+            f"{command.street_code} raised a {command.urgency} whistle: {command.category}",
+            {"source": command.source, "request_id": command.request_id}), raised.event_id)
+        platform.stage(session, raised)
+    else:
+        # no WhistleRaised: dispatch must not call the departments a second time
+        linked = WhistleLinked(whistle_id=whistle_id, linked_to=linked_to, street_code=command.street_code,
+                               category=command.category, distance_m=round(metres, 1), occurred_at=now)
+        detail = {"source": command.source, "request_id": command.request_id, "linked_to": linked_to,
+                  "distance_m": linked.distance_m}
+        _add_line(session, whistle_id, TimelineEntry(
+            now, linked.event_type, command.reported_by,
+            f"{command.street_code} reported a {command.category} {linked.distance_m:.0f} m from open whistle "
+            f"{linked_to}, and joined it", detail), linked.event_id)
+        _add_line(session, linked_to, TimelineEntry(
+            now, "whistle.report_joined", command.reported_by,
+            f"a second report joined: {command.description} ({command.reported_by}, {command.street_code}, "
+            f"{linked.distance_m:.0f} m away)",
+            {"whistle_id": whistle_id, "source": command.source, "address": command.place.address,
+             "distance_m": linked.distance_m}))
+        platform.stage(session, linked)
+    outcome = WhistleOutcome(request_id=command.request_id, street_code=command.street_code, outcome="raised",
+                             whistle_id=whistle_id, linked_to=linked_to, occurred_at=now)
+    platform.stage(session, outcome)
+    return outcome
+
+
+# ---------------------------------------------------------------- the status machine's inputs
+
+def _lock(session: Session, whistle_id: str):
+    return session.execute(select(whistles).where(whistles.c.id == whistle_id).with_for_update()).first()
+
+
+def _state(row) -> WhistleState:
+    return WhistleState(whistle_id=row.id, street_code=row.street_code, status=row.status, round=row.round,
+                        round_started_at=row.round_started_at, completed=tuple(row.completed or ()),
+                        followed_up=row.follow_up is not None, linked_to=row.linked_to)
+
+
+def _save(session: Session, state: WhistleState, now: datetime, **more) -> None:
+    session.execute(update(whistles).where(whistles.c.id == state.whistle_id).values(
+        status=state.status, round=state.round, round_started_at=state.round_started_at,
+        completed=list(state.completed), updated_at=now, **more))
+
+
 def record_progress(factory: sessionmaker, event: Event, now: datetime) -> bool:
-    """Adds a dispatch or roster event to its whistle's timeline; False if seen before."""
+    """Moves the whistle's status for a dispatch or roster event and adds its timeline line; False if seen."""
     with unit_of_work(factory) as session:
         if not platform.first_time(session, PROGRESS_CONSUMER, event.event_id, now):
             return False
-        row = session.execute(select(whistles.c.status).where(whistles.c.id == event.whistle_id)
-                              .with_for_update()).first()
+        row = _lock(session, event.whistle_id)
         if row is None:
             raise Rejected(f"no whistle {event.whistle_id} for {event.event_type}")
-        status, entry = apply_progress(row.status, event)
-        session.execute(insert(timeline).values(
-            whistle_id=event.whistle_id, at=entry.at, kind=entry.kind, actor=entry.actor,
-            summary=entry.summary, detail=entry.detail, event_id=event.event_id))
-        session.execute(update(whistles).where(whistles.c.id == event.whistle_id)
-                        .values(status=status, updated_at=now))
+        state, entry = domain.apply_progress(_state(row), event)
+        _add_line(session, event.whistle_id, entry, event.event_id)
+        _save(session, state, now)
         return True
 
 
-def _whistle_dict(row) -> dict:
+def _locked_state(session: Session, whistle_id: str) -> WhistleState:
+    row = _lock(session, whistle_id)
+    if row is None:
+        raise NoSuchWhistle.one("whistle_id", f"no whistle {whistle_id}")
+    return _state(row)
+
+
+def close_whistle(factory: sessionmaker, command: CloseWhistle, now: datetime) -> WhistleState:
+    """销号, storing its evidence; the last follow-up belongs to the last closure, so it is cleared."""
+    with unit_of_work(factory) as session:
+        state = _locked_state(session, command.whistle_id)
+        state, closed, entry = domain.close(state, command, now)
+        _add_line(session, state.whistle_id, entry, closed.event_id)
+        platform.stage(session, closed)
+        _save(session, state, now, follow_up=None,
+              closure={"round": state.round, "confirmed_by": command.confirmed_by, "closed_at": iso(now),
+                       "evidence": command.evidence.model_dump(mode="json")})
+        return state
+
+
+def send_back(factory: sessionmaker, reference: ReferenceData, command: SendBack, now: datetime) -> WhistleState:
+    with unit_of_work(factory) as session:
+        state = _locked_state(session, command.whistle_id)
+        state, sent, entry = domain.send_back(state, command, reference.department_codes, now)
+        _add_line(session, state.whistle_id, entry, sent.event_id)
+        platform.stage(session, sent)
+        _save(session, state, now)
+        return state
+
+
+def record_follow_up(factory: sessionmaker, command: FollowUp, now: datetime) -> WhistleState:
+    with unit_of_work(factory) as session:
+        state = _locked_state(session, command.whistle_id)
+        state, events, entries = domain.follow_up(state, command, now)
+        for event, entry in zip(events, entries):
+            _add_line(session, state.whistle_id, entry, event.event_id)
+            platform.stage(session, event)
+        _save(session, state, now, follow_up={"rating": command.rating, "comment": command.comment,
+                                              "recorded_by": command.recorded_by, "reopen": command.reopen,
+                                              "recorded_at": iso(now)})
+        return state
+
+
+# ---------------------------------------------------------------- reads
+
+def _whistle_dict(session: Session, row) -> dict:
     data = dict(row._mapping)
-    for key in ("raised_at", "updated_at"):
-        data[key] = data[key].isoformat()
+    for key in ("raised_at", "updated_at", "round_started_at"):
+        data[key] = iso(data[key])
     data["place"] = {"address": data.pop("address"), "lon": data.pop("lon"), "lat": data.pop("lat")}
+    data["completed"] = list(data["completed"] or ())
+    data["linked"] = list(session.execute(select(whistles.c.id).where(whistles.c.linked_to == row.id)
+                                          .order_by(whistles.c.raised_at, whistles.c.id)).scalars())
     return data
 
 
 def get_whistle(factory: sessionmaker, whistle_id: str) -> dict | None:
     with unit_of_work(factory) as session:
         row = session.execute(select(whistles).where(whistles.c.id == whistle_id)).first()
-        return _whistle_dict(row) if row else None
+        return _whistle_dict(session, row) if row else None
 
 
 def find_by_request(factory: sessionmaker, street_code: str, request_id: str) -> dict | None:
     with unit_of_work(factory) as session:
         row = session.execute(select(whistles).where(whistles.c.street_code == street_code,
                                                      whistles.c.request_id == request_id)).first()
-        return _whistle_dict(row) if row else None
+        return _whistle_dict(session, row) if row else None
 
 
 def get_timeline(factory: sessionmaker, whistle_id: str) -> list[dict] | None:
+    """Every line of a whistle's timeline, by time and then by the order they were written."""
     with unit_of_work(factory) as session:
         if session.execute(select(whistles.c.id).where(whistles.c.id == whistle_id)).first() is None:
             return None
         rows = session.execute(select(timeline).where(timeline.c.whistle_id == whistle_id)
                                .order_by(timeline.c.at, timeline.c.id)).all()
-        return [{"at": r.at.isoformat(), "kind": r.kind, "actor": r.actor, "summary": r.summary,
-                 "detail": r.detail} for r in rows]
+        return [{"at": iso(r.at), "kind": r.kind, "actor": r.actor, "summary": r.summary, "detail": r.detail}
+                for r in rows]

@@ -1,7 +1,7 @@
 """The whistle service's tables: whistles and their timeline (plus the platform's outbox)."""
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Column, Float, ForeignKey, Index, MetaData, String, Table, Text,
+from sqlalchemy import (JSON, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
                         UniqueConstraint)
 
 from services.common.outbox import Platform
@@ -25,10 +25,18 @@ whistles = Table(
     Column("lat", Float),
     Column("reported_by", String(200), nullable=False),
     Column("status", String(32), nullable=False),
+    Column("round", Integer, nullable=False, default=1),
+    Column("round_started_at", UtcDateTime(), nullable=False),
+    Column("completed", JSON, nullable=False, default=list),   # departments of the round's AllCompleted
+    Column("linked_to", String(36), ForeignKey("whistles.id")),
+    Column("closure", JSON),                                   # the last closure: who, when, 两图一表
+    Column("follow_up", JSON),                                 # the last closure's follow-up
     Column("raised_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("street_code", "request_id", name="uq_whistle_request"),
 )
+# the duplicate check's prefilter: open whistles of one category in a lat/lon box
+Index("ix_whistles_nearby", whistles.c.category, whistles.c.status, whistles.c.lat, whistles.c.lon)
 
 timeline = Table(
     "timeline", metadata,

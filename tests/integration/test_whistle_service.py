@@ -1,16 +1,25 @@
 """The whistle service as its own process on the real broker: RPC, HTTP and the `whistles` exchange."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import requests
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.support.bus import dead_letters
-from tests.support.samples import whistle_request
+from tests.support.samples import whistle_request as sample
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+SPOTS = itertools.count(1)
+
+
+def whistle_request(**overrides) -> dict:
+    """A sample whistle at a place of its own, 1 km from the last: these tests are not about duplicates."""
+    place = {"address": "大溪沟街道人和街12号", "lon": 106.5516 + next(SPOTS) * 0.01, "lat": 29.5630}
+    return sample(**{"place": place, **overrides})
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -24,8 +33,9 @@ def test_rpc_raises_a_whistle_and_announces_it(stack, bus):
     with ClusterRpcProxy(stack.rpc_config()) as rpc:
         answer = rpc.whistle.raise_whistle(request)
         stored = rpc.whistle.get_whistle(answer["whistle_id"])
-    assert answer["repeated"] is False
-    assert stored["status"] == "raised" and stored["street_code"] == "daxigou"
+    assert answer["repeated"] is False and answer["linked_to"] is None
+    assert (stored["status"], stored["round"], stored["linked_to"]) == ("raised", 1, None)
+    assert stored["street_code"] == "daxigou"
     assert [e["kind"] for e in stored["timeline"]] == ["whistle.raised"]
     event, props, _ = raised.get(predicate=lambda p: p["whistle_id"] == answer["whistle_id"])
     assert event["request_id"] == request["request_id"]
@@ -39,7 +49,7 @@ def test_the_same_request_id_gives_the_same_whistle(stack):
         first = rpc.whistle.raise_whistle(request)
         second = rpc.whistle.raise_whistle(request)
     response = requests.post(f"{stack.url('whistle')}/api/v1/whistles", json=request, timeout=5)
-    assert second == {"whistle_id": first["whistle_id"], "repeated": True}
+    assert second == {"whistle_id": first["whistle_id"], "repeated": True, "linked_to": None}
     assert response.status_code == 200 and response.json()["whistle_id"] == first["whistle_id"]
 
 

@@ -5,12 +5,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.common.events import (AllCheckedIn, CalloutCheckedIn, CalloutIssued, CheckInOutcome, Deadlines,
+from services.common.events import (AllCheckedIn, CalloutCheckedIn, CalloutIssued, ReportOutcome, Deadlines,
                                     FieldError, Place, RaiseWhistle, TeamAssembled, TeamMember,
                                     WhistleOutcome, WhistleRaised, parse, route_of)
 from services.common.reference import load_reference
-from services.whistle.domain import (STATUSES, TimelineEntry, apply_progress, check_against_reference,
+from services.whistle.domain import (STATUSES, TimelineEntry, WhistleState, check_against_reference,
                                      rejected_outcome, street_in_routing_key, verify_sender)
+from services.whistle.domain import apply_progress as apply_to_state
 from tests.support.samples import whistle_request
 
 NOW = datetime(2025, 3, 14, 1, 30, tzinfo=timezone.utc)
@@ -124,6 +125,13 @@ def test_rejected_outcome_on_a_malformed_key_names_street_unknown():
 
 # --- progress ------------------------------------------------------------------------------------
 
+def apply_progress(status: str, event):
+    """The status and timeline line after one event, for a round-1 whistle raised at NOW."""
+    state = WhistleState(whistle_id="w-1", street_code="daxigou", status=status, round=1, round_started_at=NOW)
+    new, entry = apply_to_state(state, event)
+    return new.status, entry
+
+
 def issued(department="chengguan", role="lead", at=NOW) -> CalloutIssued:
     return CalloutIssued(
         callout_id=f"c-{department}", whistle_id="w-1", department_code=department,
@@ -160,7 +168,7 @@ def test_callout_issued_dispatches_with_the_department_as_actor():
     assert isinstance(entry, TimelineEntry)
     assert (entry.at, entry.kind, entry.actor) == (NOW, "callout.issued", "chengguan")
     assert entry.detail["callout_id"] == "c-chengguan"
-    assert entry.detail["role"] == "lead"
+    assert entry.detail["role"] == "lead" and entry.detail["round"] == 1 and entry.detail["reason"] == "matrix"
     assert entry.detail["deadlines"]["check_in_by"] == "2025-03-14T02:00:00Z"
 
 
@@ -218,7 +226,8 @@ def test_status_only_moves_forward_through_any_order_of_events():
 
 @pytest.mark.parametrize("event", [
     WhistleOutcome(request_id="r", street_code="daxigou", outcome="raised"),
-    CheckInOutcome(request_id="r", callout_id="c", department_code="chengguan", outcome="accepted"),
+    ReportOutcome(action="checkin", request_id="r", callout_id="c", department_code="chengguan",
+                  outcome="accepted"),
     WhistleRaised(whistle_id="w", request_id="r", street_code="daxigou", grid_code=None, category="noise",
                   urgency="normal", source="hotline_12345", description="d", place=PLACE, reported_by="x",
                   raised_at=NOW),
