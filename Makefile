@@ -97,9 +97,9 @@ lock:
 	echo "== resolving into $$tmp/venv =="; \
 	$(PY) -m venv "$$tmp/venv"; \
 	"$$tmp/venv/bin/python" -m pip install --quiet --upgrade pip; \
-	"$$tmp/venv/bin/pip" install --quiet -e '.[test]'; \
+	"$$tmp/venv/bin/pip" install --quiet -e '.[test,bench]'; \
 	(cd "$$tmp" && "$$tmp/venv/bin/python" -W ignore -c "import $(LOCK_IMPORTS)"); \
-	{ echo "# Exact tested versions of chuishao[test]'s dependencies, used as pip constraints by 'make venv'."; \
+	{ echo "# Exact tested versions of chuishao[test,bench]'s dependencies, used as pip constraints by 'make venv'."; \
 	  echo "# Regenerate with 'make lock' (fresh resolve of pyproject.toml in a temporary venv)."; \
 	  "$$tmp/venv/bin/pip" freeze --exclude-editable | grep -v '^-e'; \
 	} > requirements.lock.tmp; \
