@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import Iterable
 
 import amqp
@@ -86,13 +87,20 @@ class ConfirmedPublisher:
         self._conn: Connection | None = None
         self._channel = None
         self._returned: set[str] = set()
+        self._pending: dict[int, str] = {}    # delivery tag -> message id, awaiting the broker's confirm
+        self._seq = 0
 
     def _ensure(self):
         if self._channel is None:
             self._conn = connect(self.settings)
             channel = self._conn.channel()
             channel.events["basic_return"].add(self._on_return)
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
             declare_exchanges(channel, self.settings)
+            channel.confirm_select()
+            channel._confirm_selected = True      # py-amqp's own flag: confirm mode is already on
+            self._seq = 0
             self._channel = channel
         return self._channel
 
@@ -106,6 +114,7 @@ class ConfirmedPublisher:
         message = amqp.Message(body, content_type=content_type, delivery_mode=2,
                                message_id=message_id, application_headers=headers or {})
         try:
+            self._seq += 1    # every publish on a confirm channel takes the next delivery tag
             channel.basic_publish_confirm(message, exchange=self.settings.name(exchange),
                                           routing_key=routing_key, mandatory=True,
                                           confirm_timeout=self.settings.confirm_timeout)
@@ -120,6 +129,63 @@ class ConfirmedPublisher:
         if message_id in self._returned:
             self._returned.discard(message_id)
             raise Unroutable(f"no queue bound to {exchange} {routing_key}")
+
+    def publish_batch(self, messages: list[tuple[str, str, bytes, str]]) -> dict[str, Exception | None]:
+        """Publishes (exchange, routing key, body, message id) with every confirm in flight at once.
+
+        Returns, per message id, None once the broker confirmed it, or the error (Unroutable,
+        NotConfirmed). Waiting for each confirm in turn caps a publisher at one round trip per
+        message; this waits once for the whole batch."""
+        channel = self._ensure()
+        self._pending, self._acked, self._nacked = {}, set(), set()
+        results: dict[str, Exception | None] = {}
+        try:
+            for exchange, routing_key, body, message_id in messages:
+                message = amqp.Message(body, content_type="application/json", delivery_mode=2,
+                                       message_id=message_id)
+                channel._basic_publish(message, exchange=self.settings.name(exchange),
+                                       routing_key=routing_key, mandatory=True)
+                self._seq += 1
+                self._pending[self._seq] = message_id
+            deadline = time.monotonic() + self.settings.confirm_timeout
+            while self._pending and time.monotonic() < deadline:
+                try:
+                    self._conn.drain_events(timeout=max(0.01, deadline - time.monotonic()))
+                except socket.timeout:
+                    break
+        except CONNECTION_ERRORS:
+            self.close()
+            raise
+        for _, _, _, message_id in messages:
+            if message_id in self._returned:
+                self._returned.discard(message_id)
+                results[message_id] = Unroutable(f"no queue bound for {message_id}")
+            elif message_id in self._nacked:
+                results[message_id] = NotConfirmed(f"broker nacked {message_id}")
+            elif message_id in self._acked:
+                results[message_id] = None
+            else:
+                results[message_id] = NotConfirmed(f"no confirm for {message_id} within "
+                                                   f"{self.settings.confirm_timeout}s")
+        if self._pending:
+            self.close()        # confirms may still arrive for tags we no longer track: start afresh
+        return results
+
+    _acked: set = set()
+    _nacked: set = set()
+
+    def _settle(self, delivery_tag: int, multiple: bool, into: set) -> None:
+        tags = [t for t in self._pending if t <= delivery_tag] if multiple else [delivery_tag]
+        for tag in tags:
+            message_id = self._pending.pop(tag, None)
+            if message_id is not None:
+                into.add(message_id)
+
+    def _on_ack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple, self._acked)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple, self._nacked)
 
     def close(self) -> None:
         conn, self._conn, self._channel = self._conn, None, None

@@ -91,7 +91,11 @@ class Relay:
         self.service = service
 
     def relay_once(self, now: datetime | None = None) -> int:
-        """Relays one batch; returns how many rows it confirmed."""
+        """Relays one batch, every confirm in flight at once; returns how many rows were confirmed.
+
+        On PostgreSQL the batch stays row-locked (SKIP LOCKED) while it is published, so replicas
+        share the table; on SQLite the read is committed first, so the process's one connection is
+        not held across the broker round trip (a crash in between only re-sends: consumers dedupe)."""
         table = self.platform.outbox
         now = now or datetime.now(timezone.utc)
         sent = 0
@@ -103,23 +107,32 @@ class Relay:
                 .where(table.c.sent_at.is_(None),
                        (table.c.next_attempt_at.is_(None)) | (table.c.next_attempt_at <= now))
                 .order_by(table.c.id).limit(BATCH).with_for_update(skip_locked=True)).all()
+            if not rows:
+                session.commit()
+                return 0
+            if session.get_bind().dialect.name == "sqlite":
+                session.commit()
+            try:
+                results = self.publisher.publish_batch(
+                    [(r.exchange, r.routing_key, r.body.encode("utf-8"), r.event_id) for r in rows])
+            except CONNECTION_ERRORS as exc:
+                results = {r.event_id: exc for r in rows}
+            confirmed_at = datetime.now(timezone.utc)
+            confirmed = [r.id for r in rows if results[r.event_id] is None]
+            if confirmed:
+                session.execute(update(table).where(table.c.id.in_(confirmed)).values(
+                    sent_at=confirmed_at, attempts=table.c.attempts + 1, last_error=None))
             for row in rows:
-                try:
-                    self.publisher.publish(row.exchange, row.routing_key, row.body.encode("utf-8"),
-                                           message_id=row.event_id)
-                except (Unroutable, NotConfirmed, *CONNECTION_ERRORS) as exc:
-                    reason = type(exc).__name__
-                    FAILED.labels(self.service, reason).inc()
-                    log.warning("outbox %s %s not relayed: %s", row.exchange, row.routing_key, exc)
-                    session.execute(update(table).where(table.c.id == row.id).values(
-                        attempts=row.attempts + 1, last_error=f"{reason}: {exc}"[:1000],
-                        next_attempt_at=now + backoff(row.attempts + 1)))
-                    if not isinstance(exc, Unroutable):
-                        break           # the connection is gone: stop and retry the rest later
+                exc = results[row.event_id]
+                if exc is None:
                     continue
+                reason = type(exc).__name__
+                FAILED.labels(self.service, reason).inc()
+                log.warning("outbox %s %s not relayed: %s", row.exchange, row.routing_key, exc)
                 session.execute(update(table).where(table.c.id == row.id).values(
-                    sent_at=datetime.now(timezone.utc), attempts=row.attempts + 1, last_error=None))
-                sent += 1
+                    attempts=row.attempts + 1, last_error=f"{reason}: {exc}"[:1000],
+                    next_attempt_at=now + backoff(row.attempts + 1)))
+            sent = len(confirmed)
             session.commit()
         except BaseException:
             session.rollback()
