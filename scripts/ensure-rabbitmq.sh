@@ -49,6 +49,33 @@ except OSError:
 EOF
 }
 
+# 0 when the broker also starts the AMQP handshake (Connection.Start) within 10 s: a broker that
+# accepts TCP but never answers the protocol header is wedged (often out of file descriptors)
+speaks_amqp() {
+    python3 - "$HOST" "$PORT" <<'EOF' >/dev/null 2>&1
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+with socket.create_connection((host, port), timeout=10) as sock:
+    sock.settimeout(10)
+    sock.sendall(b"AMQP\x00\x00\x09\x01")
+    frame = sock.recv(7)
+sys.exit(0 if frame[:1] == b"\x01" else 1)
+EOF
+}
+
+handshake_or_explain() {
+    if speaks_amqp; then
+        say "RabbitMQ answers at $ADDR"
+        exit 0
+    fi
+    err "something accepts TCP at $ADDR but does not start the AMQP handshake within 10 s:"
+    err "the broker is wedged or overloaded (often: out of file descriptors). Check with"
+    err "  rabbitmq-diagnostics status; cat /proc/\$(pgrep -u rabbitmq beam.smp)/limits"
+    err "then restart it with a higher limit, e.g. as root:"
+    err "  rabbitmqctl stop; su rabbitmq -s /bin/sh -c 'ulimit -n 20000; rabbitmq-server -detached'"
+    exit 1
+}
+
 # poll until the broker answers or WAIT_SECONDS have passed
 wait_for_broker() {
     local deadline=$((SECONDS + WAIT_SECONDS))
@@ -89,7 +116,15 @@ start_server() {
         say "a RabbitMQ node is already running; not starting another"
     else
         say "starting RabbitMQ: $server -detached"
-        if ! "$server" -detached >"$LOG" 2>&1; then
+        # Debian's wrapper switches to the rabbitmq user, whose default 1024 open files is too few
+        # for a broker with hundreds of quorum queues: raise it first where we can.
+        local launched=1
+        if [[ $(id -u) == 0 ]] && id rabbitmq >/dev/null 2>&1 && [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
+            (cd /var/lib/rabbitmq && su rabbitmq -s /bin/sh -c \
+                "ulimit -n 20000 2>/dev/null; /usr/lib/rabbitmq/bin/rabbitmq-server -detached") >"$LOG" 2>&1 \
+                && launched=0
+        fi
+        if [[ $launched != 0 ]] && ! "$server" -detached >"$LOG" 2>&1; then
             show_log
             say "'$server -detached' failed; trying: service rabbitmq-server start"
             if ! service rabbitmq-server start >"$LOG" 2>&1; then
@@ -116,8 +151,7 @@ start_server() {
 
 # --- already there? -----------------------------------------------------------------------------
 if answers 2; then
-    say "RabbitMQ answers at $ADDR"
-    exit 0
+    handshake_or_explain
 fi
 
 case "$HOST" in
