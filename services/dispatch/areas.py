@@ -29,9 +29,9 @@ from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
+from services.common.geo import distance_m  # noqa: F401 - re-exported: dispatch measures with it too
 from services.common.reference import ReferenceData, areas_path
 
-EARTH_RADIUS_M = 6_371_008.8     # mean Earth radius (IUGG), metres
 CODES = ("grid_code", "community_code", "street_code")
 POLYGONS = ("Polygon", "MultiPolygon")
 
@@ -190,12 +190,3 @@ def load_area_map(reference: ReferenceData, reference_path: str | Path | None = 
     if fatal:
         raise ValueError(f"{path}: " + "; ".join(fatal))
     return area_map
-
-
-def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Great-circle distance in metres (haversine on the mean Earth sphere)."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlambda = math.radians(lon2 - lon1)
-    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
