@@ -369,6 +369,20 @@ class ArbitrationOpened(Event):
     decide_by: Instant
 
 
+class ArbitrationOverdue(Event):
+    """The district did not decide in time: the arbitration is escalated to the city (督办)."""
+
+    event_type = "arbitration.overdue"
+    arbitration_id: str
+    whistle_id: str
+    street_code: str
+    reason: str
+    decide_by: Instant
+    chased_by: str
+    chased_by_name_zh: str
+    escalated_at: Instant
+
+
 class ArbitrationDecided(Event):
     event_type = "arbitration.decided"
     arbitration_id: str
@@ -476,11 +490,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls for cls in
     (WhistleOutcome, WhistleRaised, WhistleLinked, WhistleLocated, CalloutIssued, CalloutCheckedIn,
      CalloutArrived, CalloutCompleted, CalloutReturned, CalloutEscalated, ArbitrationOpened,
-     ArbitrationDecided, ReportOutcome, AllCheckedIn, AllCompleted, WhistleClosed, WhistleSentBack,
+     ArbitrationOverdue, ArbitrationDecided, ReportOutcome, AllCheckedIn, AllCompleted, WhistleClosed, WhistleSentBack,
      FollowUpRecorded, WhistleReopened, TeamAssembled)
 }
 DISPATCH_PROGRESS = (WhistleLocated, CalloutIssued, CalloutCheckedIn, CalloutArrived, CalloutCompleted,
-                     CalloutReturned, CalloutEscalated, ArbitrationOpened, ArbitrationDecided, AllCheckedIn,
+                     CalloutReturned, CalloutEscalated, ArbitrationOpened, ArbitrationOverdue, ArbitrationDecided,
+                     AllCheckedIn,
                      AllCompleted)
 
 

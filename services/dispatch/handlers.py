@@ -9,7 +9,8 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.db import unit_of_work
-from services.common.events import (AddDepartment, ArbitrationDecided, ArbitrationOpened, CalloutEscalated,
+from services.common.events import (AddDepartment, ArbitrationDecided, ArbitrationOpened, ArbitrationOverdue,
+                                    CalloutEscalated,
                                     DecideArbitration, DepartmentReport, Place, ReportOutcome,
                                     WhistleClosed, WhistleLocated, WhistleRaised, WhistleReopened,
                                     WhistleSentBack)
@@ -329,6 +330,7 @@ class Dispatcher:
         took changes no row and emits nothing."""
         fired = 0
         with unit_of_work(self.factory) as session:
+            fired += self._sweep_arbitrations(session, now, limit)
             rows = session.execute(
                 select(step_deadlines, callouts.c.whistle_id, callouts.c.department_code, callouts.c.issued_at,
                        callouts.c.status.label("callout_status"), cases.c.street_code, cases.c.category,
@@ -356,6 +358,29 @@ class Dispatcher:
                         due_at=row.due_at, level=rung.level, tier=rung.tier, chased_by=rung.chased_by,
                         chased_by_name_zh=rung.chased_by_name_zh, escalated_at=now, occurred_at=now))
                     fired += 1
+        return fired
+
+    def _sweep_arbitrations(self, session: Session, now: datetime, limit: int) -> int:
+        """An arbitration the district did not decide by its deadline goes to the city, once."""
+        late = session.execute(
+            select(arbitrations.c.arbitration_id, arbitrations.c.whistle_id, arbitrations.c.reason,
+                   arbitrations.c.decide_by, cases.c.street_code)
+            .join(cases, cases.c.whistle_id == arbitrations.c.whistle_id)
+            .where(arbitrations.c.status == "open", arbitrations.c.overdue.is_(False),
+                   arbitrations.c.decide_by < now)
+            .limit(limit).with_for_update(skip_locked=True, of=arbitrations)).all()
+        city = next((t for t in self.ladder.tiers if t.tier == "city"), self.ladder.tiers[-1])
+        fired = 0
+        for row in late:
+            claimed = session.execute(update(arbitrations).where(
+                arbitrations.c.arbitration_id == row.arbitration_id, arbitrations.c.overdue.is_(False))
+                .values(overdue=True)).rowcount
+            if claimed == 1:
+                platform.stage(session, ArbitrationOverdue(
+                    arbitration_id=row.arbitration_id, whistle_id=row.whistle_id, street_code=row.street_code,
+                    reason=row.reason, decide_by=row.decide_by, chased_by=self.ladder.owner(city, row.street_code),
+                    chased_by_name_zh=city.owner_zh, escalated_at=now, occurred_at=now))
+                fired += 1
         return fired
 
     # ------------------------------------------------------------------ queries

@@ -83,7 +83,8 @@ arbitrations = Table(
     Column("candidates", JSON, nullable=False),
     Column("opened_at", UtcDateTime(), nullable=False),
     Column("decide_by", UtcDateTime(), nullable=False),
-    Column("status", String(16), nullable=False),          # open | decided
+    Column("status", String(16), nullable=False),          # open | decided | withdrawn
+    Column("overdue", Boolean, nullable=False, default=False),
     Column("decided_by", String(200)),
     Column("decided_at", UtcDateTime()),
     Column("grid_code", String(64)),

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Iterable
 
 from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened,
+                                    ArbitrationOverdue,
                                     CalloutArrived, CalloutCheckedIn, CalloutCompleted, CalloutEscalated,
                                     CalloutIssued, CalloutReturned, CalloutStep, CloseWhistle, Event,
                                     FieldError, FollowUp, FollowUpRecorded, RaiseWhistle, SendBack,
@@ -181,7 +182,7 @@ def next_state(state: WhistleState, event: Event) -> WhistleState:
         if event.round == state.round and state.status in (*WAITING, "dispatched", "all_checked_in"):
             return replace(state, status="all_completed", completed=event.departments)
         return state
-    if isinstance(event, (WhistleLocated, ArbitrationDecided, TeamAssembled)):
+    if isinstance(event, (WhistleLocated, ArbitrationDecided, ArbitrationOverdue, TeamAssembled)):
         return state
     raise TypeError(f"no progress rule for {type(event).__name__}")
 
@@ -239,6 +240,11 @@ def timeline_entry(event: Event) -> TimelineEntry:
             f"arbitration opened ({event.reason}), to be decided by {iso(event.decide_by)}",
             {"arbitration_id": event.arbitration_id, "reason": event.reason,
              "candidates": list(event.candidates), "decide_by": iso(event.decide_by)})
+    if isinstance(event, ArbitrationOverdue):
+        return TimelineEntry(
+            event.escalated_at, event.event_type, event.chased_by,
+            f"arbitration not decided by {iso(event.decide_by)}: escalated, {event.chased_by_name_zh} chases it",
+            {"arbitration_id": event.arbitration_id, "reason": event.reason, "chased_by": event.chased_by})
     if isinstance(event, ArbitrationDecided):
         decision = " and ".join(f"{k} {v}" for k, v in (("grid", event.grid_code),
                                                         ("department", event.department_code)) if v)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from services.common import db
 from services.common.db import create_schema
 from services.common.events import (AddDepartment, AllCheckedIn, AllCompleted, ArbitrationDecided,
-                                    ArbitrationOpened, Arrive, CalloutArrived, CalloutCheckedIn,
+                                    ArbitrationOpened, ArbitrationOverdue, Arrive, CalloutArrived, CalloutCheckedIn,
                                     CalloutCompleted, CalloutEscalated, CalloutIssued, CalloutReturned, CheckIn,
                                     Complete, DecideArbitration, Event, Evidence, Place, ReportOutcome, Return,
                                     WhistleClosed, WhistleLocated, WhistleRaised, WhistleReopened,
@@ -719,3 +719,15 @@ def test_a_place_decided_after_a_matrix_change_uses_the_cases_matrix(world):
     issued = world.events(CalloutIssued, after=mark)
     assert {e.matrix_version for e in issued} == {version_a}
     assert [e.department_code for e in issued] == ["chengguan", "shengtai", "huanwei"]
+
+
+def test_an_arbitration_not_decided_in_time_goes_to_the_city_once(world):
+    d = world.dispatcher
+    d.on_whistle_raised(raised(street="daxigou", where=DISPUTED), T0, WHISTLES)
+    [opened] = world.events(ArbitrationOpened)
+    assert d.sweep(opened.decide_by) == 0                       # at the deadline instant: not yet late
+    mark = world.mark()
+    d.sweep(opened.decide_by + MINUTE)
+    d.sweep(opened.decide_by + HOUR)
+    [overdue] = world.events(ArbitrationOverdue, after=mark)
+    assert (overdue.arbitration_id, overdue.chased_by) == (opened.arbitration_id, "city")

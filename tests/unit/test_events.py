@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.common.events import (CALLOUTS, CHECKINS, EVENTS, MAX_TEXT, SCHEMA_VERSION, WHISTLES,
-                                    AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened,
+                                    AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened, ArbitrationOverdue,
                                     CalloutArrived, CalloutCompleted, CalloutEscalated, CalloutReturned,
                                     Evidence, FollowUpRecorded, WhistleClosed, WhistleLinked, WhistleLocated,
                                     WhistleReopened, WhistleSentBack,
@@ -66,6 +66,9 @@ def sample_events() -> dict[str, Event]:
         ArbitrationOpened(arbitration_id="a-1", whistle_id="w-1", street_code="daxigou",
                           category="garbage_dumping", reason="disputed_place",
                           candidates=("daxigou-c2-g2", "nanxiashu-c1-g1"), decide_by=T0, occurred_at=T0),
+        ArbitrationOverdue(arbitration_id="a-1", whistle_id="w-1", street_code="daxigou", reason="disputed_place",
+                           decide_by=T0, chased_by="city", chased_by_name_zh="市委市政府督查室(12345)",
+                           escalated_at=T0, occurred_at=T0),
         ArbitrationDecided(arbitration_id="a-1", whistle_id="w-1", street_code="daxigou", decided_by="区城管委",
                            grid_code="daxigou-c2-g2", department_code=None, decided_at=T0, occurred_at=T0),
         AllCompleted(whistle_id="w-1", street_code="daxigou", departments=("chengguan",), round=1,
