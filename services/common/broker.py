@@ -30,10 +30,23 @@ class NotConfirmed(Exception):
     """The broker nacked a message or did not confirm it in time."""
 
 
+HEARTBEAT_SECONDS = 10   # a half-open connection (a cut network) is noticed within ~2 beats, both ends
+
+
 def connect(settings: Settings) -> Connection:
-    conn = Connection(settings.amqp_uri, heartbeat=0, connect_timeout=5)
+    conn = Connection(settings.amqp_uri, heartbeat=HEARTBEAT_SECONDS, connect_timeout=5)
     conn.connect()
     return conn
+
+
+def discard(conn: Connection | None) -> None:
+    """Drops a connection without the close handshake, which waits forever on a half-open socket."""
+    if conn is None:
+        return
+    try:
+        conn.collect()
+    except Exception:  # noqa: BLE001 - it is broken already
+        pass
 
 
 def declare_exchanges(channel, settings: Settings) -> None:
@@ -107,9 +120,19 @@ class ConfirmedPublisher:
     def _on_return(self, exc, exchange, routing_key, message):
         self._returned.add(message.properties.get("message_id", ""))
 
+    def keepalive(self) -> None:
+        """Sends a heartbeat when one is due; raises a connection error if the broker fell silent."""
+        if self._conn is not None:
+            try:
+                self._conn.heartbeat_check()
+            except CONNECTION_ERRORS:
+                self.close()
+                raise
+
     def publish(self, exchange: str, routing_key: str, body: bytes, message_id: str,
                 headers: dict | None = None, content_type: str = "application/json") -> None:
         """Returns once the broker has confirmed; raises Unroutable, NotConfirmed or a connection error."""
+        self.keepalive()
         channel = self._ensure()
         message = amqp.Message(body, content_type=content_type, delivery_mode=2,
                                message_id=message_id, application_headers=headers or {})
@@ -136,6 +159,7 @@ class ConfirmedPublisher:
         Returns, per message id, None once the broker confirmed it, or the error (Unroutable,
         NotConfirmed). Waiting for each confirm in turn caps a publisher at one round trip per
         message; this waits once for the whole batch."""
+        self.keepalive()
         channel = self._ensure()
         self._pending, self._acked, self._nacked = {}, set(), set()
         results: dict[str, Exception | None] = {}
@@ -189,8 +213,4 @@ class ConfirmedPublisher:
 
     def close(self) -> None:
         conn, self._conn, self._channel = self._conn, None, None
-        if conn is not None:
-            try:
-                conn.release()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail again
-                pass
+        discard(conn)

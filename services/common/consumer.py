@@ -20,7 +20,7 @@ from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension
 from prometheus_client import Counter
 
 from services.common.broker import (CONNECTION_ERRORS, ConfirmedPublisher, connect, declare_exchanges,
-                                  declare_queue)
+                                    declare_queue, discard)
 from services.common.events import (DEADLETTERS, MAX_BODY_BYTES, ContractError, Event, FieldError,
                                     Message, decode_event, encode, parse, route_of)
 
@@ -118,13 +118,18 @@ class BusHub(SharedExtension, ProviderCollector):
                     conn.drain_events(timeout=0.5)
                 except socket.timeout:
                     pass
+                conn.heartbeat_check()
+                if self._publish.acquire(blocking=False):
+                    try:
+                        self.publisher.keepalive()
+                    except CONNECTION_ERRORS:
+                        pass            # reconnects on its next publish
+                    finally:
+                        self._publish.release()
         finally:
             self._channel = None
             STATE["consuming"] = False
-            try:
-                conn.release()
-            except Exception:  # noqa: BLE001
-                pass
+            discard(conn)
 
     def _on_message(self, provider: "BusConsumer", message):
         try:

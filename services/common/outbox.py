@@ -194,9 +194,13 @@ class OutboxRelay(DependencyProvider):
                 eventlet.sleep(min(10, 0.2 * 2 ** min(failures, 6)))
                 continue
             try:
-                _wakeup.get(timeout=self.settings.outbox_sweep_seconds)
+                _wakeup.get(timeout=min(self.settings.outbox_sweep_seconds, 3.0))
             except Empty:
                 pass
+            try:
+                self.relay.publisher.keepalive()
+            except CONNECTION_ERRORS:
+                pass                    # reconnects on its next batch
 
     def get_dependency(self, worker_ctx):
         return self.relay
