@@ -18,6 +18,7 @@ import eventlet
 from eventlet.semaphore import Semaphore
 from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension
 from prometheus_client import Counter
+from sqlalchemy.exc import OperationalError
 
 from services.common.broker import (CONNECTION_ERRORS, ConfirmedPublisher, connect, declare_exchanges,
                                     declare_queue, discard)
@@ -28,6 +29,18 @@ log = logging.getLogger(__name__)
 STATE = {"consuming": True}   # False while a service with bus entrypoints has not yet bound its queues
 CONSUMED = Counter("chuishao_messages_consumed_total", "Messages handled, by outcome",
                    ["service", "consumer", "outcome"])
+
+
+OUTAGE_PATIENCE = 40     # x max attempts, at up to 5 s apart: several minutes of database outage
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True for a database that cannot be reached or is locked, as opposed to a bad statement."""
+    if not isinstance(exc, OperationalError):
+        return False
+    if exc.connection_invalidated or type(exc.orig).__module__.startswith("psycopg2"):
+        return True          # psycopg2 raises OperationalError for connection-level trouble only
+    return "locked" in str(exc.orig) or "unable to open" in str(exc.orig)
 
 
 class Rejected(Exception):
@@ -99,11 +112,13 @@ class BusHub(SharedExtension, ProviderCollector):
             channel = conn.channel()
             channel.basic_qos(0, self.settings.prefetch, False)
             declare_exchanges(channel, self.settings)
+            # set before consuming: deliveries can arrive while the next basic_consume waits for its
+            # ConsumeOk, and a worker finished by then must find the channel to ack on
+            self._channel = channel
             tags = []
             for provider in list(self._providers):
                 queue = declare_queue(channel, self.settings, provider.queue, provider.bindings)
                 tags.append(channel.basic_consume(queue, callback=partial(self._on_message, provider)))
-            self._channel = channel
             STATE["consuming"] = True
             if not self._ready.ready():
                 self._ready.send(True)
@@ -161,13 +176,15 @@ class BusHub(SharedExtension, ProviderCollector):
             return
         attempts = int((message.headers or {}).get("x-delivery-count", 0)) + 1
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        if attempts >= self.settings.max_attempts:
+        # a database that is away for a while is no fault of the message: wait it out far longer
+        limit = self.settings.max_attempts * (OUTAGE_PATIENCE if database_unavailable(exc) else 1)
+        if attempts >= limit:
             log.error("%s gave up on a message after %s attempts: %s", provider.queue, attempts, error)
             self._dead_letter(provider, message, f"failed {attempts} times: {error}", attempts)
             CONSUMED.labels(self.settings.service, provider.queue, "dead_lettered").inc()
         else:
             log.warning("%s attempt %s failed, will retry: %s", provider.queue, attempts, error)
-            eventlet.sleep(min(5.0, 0.1 * 2 ** attempts))
+            eventlet.sleep(min(5.0, 0.1 * 2 ** min(attempts, 6)))
             self._requeue(message)
             CONSUMED.labels(self.settings.service, provider.queue, "retried").inc()
 

@@ -22,9 +22,12 @@ from services.metrics.orm import metadata
 
 
 class ReplayOnStart(DependencyProvider):
-    """Counters live in memory; after a restart they are rebuilt from the read model."""
+    """Counters live in memory; after a restart they are rebuilt from the read model.
 
-    def start(self):
+    In setup, not start: nameko starts the bus consumer alongside start(), and an event counted
+    by both the consumer and the replay would be counted twice."""
+
+    def setup(self):
         engine = create_schema(self.container.config["SETTINGS"].database_url, metadata)
         handlers.replay_facts(sessionmaker(bind=engine))
 
