@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -9,6 +10,7 @@ from typing import Iterator
 from nameko.extensions import DependencyProvider
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -72,17 +74,29 @@ def ensure_database(url: str) -> None:
             exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
                                   {"n": parsed.database}).scalar()
             if not exists:
-                conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-                log.info("created database %s", parsed.database)
+                try:
+                    conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+                    log.info("created database %s", parsed.database)
+                except (IntegrityError, ProgrammingError):
+                    pass    # another process created it between the check and the create
     finally:
         admin.dispose()
 
 
+_created: set[tuple[str, int]] = set()
+_schema_lock = threading.Lock()      # green under eventlet: setups of one container run concurrently
+
+
 def create_schema(url: str, metadata: MetaData) -> Engine:
-    ensure_database(url)
-    engine = engine_for(url)
-    metadata.create_all(engine)
-    return engine
+    """Creates the database and tables once per process, however many extensions ask at once."""
+    with _schema_lock:
+        engine = engine_for(url) if (url, id(metadata)) in _created else None
+        if engine is None:
+            ensure_database(url)
+            engine = engine_for(url)
+            metadata.create_all(engine)
+            _created.add((url, id(metadata)))
+        return engine
 
 
 def is_postgres(session: Session) -> bool:
