@@ -11,8 +11,22 @@ from services.common.broker import department_queue, street_queue
 from services.common.events import DEADLETTERS, EXCHANGES
 from services.common.reference import load_reference
 
-SERVICE_QUEUES = ("whistle.raise_requests", "whistle.progress", "dispatch.whistles", "dispatch.checkins",
-                  "roster.callouts", "metrics.events")
+def service_queues() -> list[str]:
+    """Every queue the services' bus entrypoints declare, read from the services themselves."""
+    import importlib
+
+    from services.common.consumer import BusConsumer
+    names = []
+    for service in ("whistle", "dispatch", "roster", "metrics"):
+        cls = importlib.import_module(f"services.{service}.service").SERVICE
+        for attribute in dir(cls):
+            for entrypoint in getattr(getattr(cls, attribute), "nameko_entrypoints", ()):
+                if isinstance(entrypoint, BusConsumer):
+                    names.append(entrypoint.queue)
+    return names
+
+
+SERVICE_QUEUES = tuple(service_queues())
 
 
 class Bus:
@@ -101,7 +115,7 @@ def dead_letters(bus: Bus) -> list[tuple[dict, bytes]]:
 def delete_namespace(amqp_uri: str, namespace: str, services=("whistle", "dispatch", "roster", "metrics")):
     """Removes every queue and exchange a test run declared under its namespace."""
     reference = load_reference()
-    queues = [*SERVICE_QUEUES, DEADLETTERS, *(f"rpc-{s}" for s in services)]
+    queues = [*service_queues(), DEADLETTERS, *(f"rpc-{s}" for s in services)]
     queues += [department_queue(d.code) for d in reference.departments]
     queues += [f"department.{d.code}.outcomes" for d in reference.departments]
     queues += [street_queue(s.code) for s in reference.streets]
