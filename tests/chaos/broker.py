@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -100,8 +101,9 @@ class PrivateBroker:
         if port_open(self.port):
             raise RuntimeError(f"port {self.port} is taken: not starting a second node on it")
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([self.server], env=self.env(), cwd=self.base, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        guard = Path(__file__).with_name("guard.py")     # stops the node if this test process dies
+        self.process = subprocess.Popen([sys.executable, str(guard), self.server], env=self.env(), cwd=self.base,
+                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -136,7 +138,7 @@ class PrivateBroker:
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             try:
-                os.killpg(self.process.pid, signal.SIGKILL)    # erl and its port programs (its own session)
+                os.killpg(self.process.pid, signal.SIGKILL)    # guard, script, erl and its port programs
             except ProcessLookupError:
                 pass
             self.process.wait(timeout=30)

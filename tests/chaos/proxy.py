@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -137,7 +138,16 @@ def _abort(writer: asyncio.StreamWriter) -> None:
         pass
 
 
+async def stop_when_orphaned() -> None:
+    """The suite that started us died without its teardown: go too."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1)
+    os._exit(1)
+
+
 async def main(listen_port: int, target_port: int, control_port: int) -> None:
+    asyncio.get_running_loop().create_task(stop_when_orphaned())
     proxy = Proxy(listen_port, target_port)
     await proxy.listen()
     control = await asyncio.start_server(proxy.control, HOST, control_port, reuse_address=True)
