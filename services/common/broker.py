@@ -90,6 +90,14 @@ def declare_outside_parties(channel, settings: Settings, reference: ReferenceDat
                       [(WHISTLES, f"outcome.{street.code}.*")], {"x-message-ttl": OUTCOME_TTL_MS})
 
 
+def declare_topology(settings: Settings, reference: ReferenceData) -> None:
+    """The exchanges, and the queues where departments and streets read: declared before a service runs."""
+    with connect(settings) as conn:
+        channel = conn.channel()
+        declare_exchanges(channel, settings)
+        declare_outside_parties(channel, settings, reference)
+
+
 class ConfirmedPublisher:
     """Publishes persistent messages one at a time, each confirmed by the broker (or an error).
 
@@ -101,6 +109,8 @@ class ConfirmedPublisher:
         self._channel = None
         self._returned: set[str] = set()
         self._pending: dict[int, str] = {}    # delivery tag -> message id, awaiting the broker's confirm
+        self._acked: set[str] = set()
+        self._nacked: set[str] = set()
         self._seq = 0
 
     def _ensure(self):
@@ -194,9 +204,6 @@ class ConfirmedPublisher:
         if self._pending:
             self.close()        # confirms may still arrive for tags we no longer track: start afresh
         return results
-
-    _acked: set = set()
-    _nacked: set = set()
 
     def _settle(self, delivery_tag: int, multiple: bool, into: set) -> None:
         tags = [t for t in self._pending if t <= delivery_tag] if multiple else [delivery_tag]

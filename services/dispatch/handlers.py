@@ -45,6 +45,10 @@ def _callout(row) -> Callout:
     return Callout(**data)
 
 
+def _jsonable(mapping) -> dict:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in mapping.items()}
+
+
 def _callout_row(callout: Callout) -> dict:
     data = asdict(callout)
     data["requests"] = list(callout.requests)
@@ -386,22 +390,20 @@ class Dispatcher:
     # ------------------------------------------------------------------ queries
     def callouts_of(self, whistle_id: str) -> list[dict]:
         with unit_of_work(self.factory) as session:
-            return [{k: (v.isoformat() if isinstance(v, datetime) else v)
-                     for k, v in _callout_row(c).items()} for c in self._callouts(session, whistle_id)]
+            return [_jsonable(_callout_row(c)) for c in self._callouts(session, whistle_id)]
 
     def case_of(self, whistle_id: str) -> dict | None:
         with unit_of_work(self.factory) as session:
             row = session.execute(select(cases).where(cases.c.whistle_id == whistle_id)).first()
             if row is None:
                 return None
-            return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row._mapping.items()}
+            return _jsonable(row._mapping)
 
     def open_arbitrations(self) -> list[dict]:
         with unit_of_work(self.factory) as session:
             rows = session.execute(select(arbitrations).where(arbitrations.c.status == "open")
                                    .order_by(arbitrations.c.decide_by)).all()
-            return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r._mapping.items()}
-                    for r in rows]
+            return [_jsonable(r._mapping) for r in rows]
 
     def overdue(self, now: datetime) -> list[dict]:
         """Steps past their deadline and not done: the district leader's 督办 list."""
@@ -415,5 +417,4 @@ class Dispatcher:
                 .where(step_deadlines.c.done.is_(False), step_deadlines.c.due_at <= now,
                        callouts.c.status.in_(OPEN))
                 .order_by(step_deadlines.c.due_at)).all()
-            return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r._mapping.items()}
-                    for r in rows]
+            return [_jsonable(r._mapping) for r in rows]

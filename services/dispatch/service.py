@@ -37,12 +37,19 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_dispatchers: dict[str, Dispatcher] = {}
+
+
 def build_dispatcher(settings) -> Dispatcher:
+    """One Dispatcher per process and database: the entrypoints and the sweeper share it."""
+    if settings.database_url in _dispatchers:
+        return _dispatchers[settings.database_url]
     engine = create_schema(settings.database_url, metadata)
     reference = load_reference()
     dispatcher = Dispatcher(sessionmaker(bind=engine, expire_on_commit=False), reference,
                             chinese_workdays(), load_area_map(reference))
     dispatcher.store_matrix(now())
+    _dispatchers[settings.database_url] = dispatcher
     return dispatcher
 
 
@@ -261,9 +268,6 @@ SERVICE = DispatchService
 
 def prepare(settings) -> None:
     """Creates the database, records the matrix version, and declares every department's queue."""
-    from services.common.broker import connect, declare_exchanges, declare_outside_parties
+    from services.common.broker import declare_topology
     build_dispatcher(settings)
-    with connect(settings) as conn:
-        channel = conn.channel()
-        declare_exchanges(channel, settings)
-        declare_outside_parties(channel, settings, load_reference())
+    declare_topology(settings, load_reference())

@@ -168,10 +168,7 @@ SERVICE = WhistleService
 
 def prepare(settings) -> None:
     """Creates the database and the queues where streets read their outcomes."""
-    from services.common.broker import connect, declare_exchanges, declare_outside_parties
+    from services.common.broker import declare_topology
     from services.common.db import create_schema
     create_schema(settings.database_url, metadata)
-    with connect(settings) as conn:
-        channel = conn.channel()
-        declare_exchanges(channel, settings)
-        declare_outside_parties(channel, settings, load_reference())
+    declare_topology(settings, load_reference())
