@@ -8,28 +8,13 @@ from collections import Counter
 
 import pytest
 import requests
-import yaml
 
-from services.common.reference import DEFAULT_PATH
 from tests.integration.test_dispatch_service import publish_event, raised
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 WHISTLES = 12          # garbage_dumping calls 3 departments: 36 call-outs, 3 steps each, 3 tiers
-
-
-@pytest.fixture(scope="module")
-def drill_reference(tmp_path_factory):
-    """The shipped district with drill deadlines: seconds instead of minutes."""
-    data = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
-    for level in data["urgencies"].values():
-        level.update(check_in="2s", arrival="3s", completion="4s")
-    data["escalation"] = [dict(tier, after=after) for tier, after in zip(data["escalation"], ("0s", "2s", "4s"))]
-    data["areas"] = str(DEFAULT_PATH.parent / data["areas"])
-    path = tmp_path_factory.mktemp("drill") / "district.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
 
 
 def fired(url: str) -> float:
