@@ -170,9 +170,11 @@ class Ledger:
                 self.unanswered[self.received[callout_id].department][callout_id] = sent
 
     def due_retries(self, department: str, older_than: float, now: float) -> list[tuple[str, str]]:
+        """Check-ins unanswered for `older_than` seconds, doubling per re-send (capped at 16 times): a
+        department system that re-sends at a fixed pace multiplies the load on a lagging dispatch."""
         with self.lock:
             return [(cid, sent.request_id) for cid, sent in self.unanswered[department].items()
-                    if now - sent.last_at >= older_than]
+                    if now - sent.last_at >= older_than * 2 ** min(sent.sends - 1, 4)]
 
     def report_outcome(self, payload: dict, now: float) -> None:
         with self.lock:
@@ -244,8 +246,10 @@ class Pacer:
     and the fault schedule (segment k+1 waits until fault k has ended, so every fault is mid-stream).
 
     The in-flight bound is back-pressure, not a gate: a system that stopped making progress must not
-    stop the stream (that would hide the rest of the schedule), so after `patience` seconds at the
-    bound the publisher goes on at its rate."""
+    stop the stream (that would hide the rest of the schedule), so while the bound holds one whistle
+    is let through every `patience` seconds. Not more: a 10,000-whistle run that went on at the full
+    rate past the bound offered far more than the services take, and the departments' re-sent
+    check-ins then buried dispatch (205,000 queued reports, most of them repeats)."""
 
     def __init__(self, ledger: Ledger, rate: float, window: int, segment: float, faults: int,
                  patience: float = 20.0):
@@ -265,8 +269,8 @@ class Pacer:
             self.faults_ended += 1
             self.cond.notify_all()
 
-    def may_send(self, index: int) -> bool:
-        now = time.monotonic()
+    def may_send(self, index: int, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
         if now < self.started + index / self.rate:
             return False
         if self.faults_ended < min(self.faults, int(index // self.segment)):
@@ -276,6 +280,7 @@ class Pacer:
                 self.full_since = now
             if now - self.full_since < self.patience:
                 return False
+            self.full_since = now           # one through; the next one waits another `patience`
         else:
             self.full_since = None
         return True
