@@ -87,7 +87,10 @@ class ReportRejected(Exception):
 
 
 class ReportTimeout(TimeoutError):
-    """No answer within the timeout. Re-send with the same request_id: dispatch applies a report once."""
+    """No answer within the timeout. Re-send with the same request_id: dispatch applies a report once.
+
+    Double the wait before each further re-send: every copy is queued and read, so re-sending at a
+    fixed pace to a dispatch that is only lagging multiplies its backlog."""
 
     def __init__(self, action: str, callout_id: str, request_id: str, timeout: float):
         self.action, self.callout_id, self.request_id, self.timeout = action, callout_id, request_id, timeout
