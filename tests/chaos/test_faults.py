@@ -5,8 +5,8 @@ Size: CHAOS_WHISTLES (default 300, the small run inside `make test`; `make chaos
 Other knobs (environment): CHAOS_RATE (whistles/s, default sized so the stream spans every fault),
 CHAOS_WINDOW (whistles in flight at most, default 60), CHAOS_DB_OUTAGE_SECONDS (5),
 CHAOS_CUT_SECONDS (5), CHAOS_DOWN_SECONDS (2: how long a killed service or the stopped broker stays
-down), CHAOS_CHECKIN_RETRY_SECONDS (30), CHAOS_FAULT_ROUNDS (times the eight faults are repeated, default
-one per 2,500 whistles). The report is printed and written to var/chaos-report.md.
+down), CHAOS_CHECKIN_RETRY_SECONDS (30; doubles per re-send, up to 16 times), CHAOS_FAULT_ROUNDS (times
+the eight faults are repeated, default one per 2,500 whistles). The report is printed and written to var/chaos-report.md.
 
 Topology: the suite starts its own RabbitMQ node (tests/chaos/broker.py) and a cuttable TCP proxy
 (tests/chaos/proxy.py) in front of it. The services reach the broker only through the proxy; the
@@ -122,7 +122,8 @@ def test_nothing_lost_nothing_doubled_under_faults(private_broker, chaos_stack, 
     settings = {"whistles": count, "faults": f"{len(faults)} ({rounds} round(s) of {len(faults) // rounds})",
                 "rate limit (whistles/s)": f"{rate:g}", "in-flight window": window,
                 "database": stack.database_url.split(":")[0], "MAX_DELIVERY_ATTEMPTS":
-                stack.env()["MAX_DELIVERY_ATTEMPTS"], "check-in retry after (s)": f"{retry_after:g}",
+                stack.env()["MAX_DELIVERY_ATTEMPTS"],
+                "check-in re-send after (s)": f"{retry_after:g}, doubling to {16 * retry_after:g}",
                 "departments": len(traffic.departments)}
     elapsed = {"stream (s)": f"{streamed - started:.0f}", "drain (s)": f"{drained - streamed:.0f}",
                "throughput (whistles/s, stream)": f"{len(ledger.confirmed) / max(1.0, streamed - started):.1f}"}
