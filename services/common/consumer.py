@@ -20,6 +20,7 @@ from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension
 from prometheus_client import Counter
 from sqlalchemy.exc import OperationalError
 
+from services.common.backoff import reconnect_delay
 from services.common.broker import (CONNECTION_ERRORS, ConfirmedPublisher, connect, declare_exchanges,
                                     declare_queue, discard)
 from services.common.events import (DEADLETTERS, MAX_BODY_BYTES, ContractError, Event, FieldError,
@@ -104,7 +105,7 @@ class BusHub(SharedExtension, ProviderCollector):
                 failures += 1
                 log.warning("bus connection lost (%s), reconnecting: %s", failures, exc)
                 self._channel = None
-                eventlet.sleep(min(10, 0.2 * 2 ** min(failures, 6)))
+                eventlet.sleep(reconnect_delay(failures, self.settings.reconnect_max_seconds))
 
     def _consume(self):
         conn = connect(self.settings)

@@ -12,6 +12,7 @@ from sqlalchemy import MetaData, event, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.common.backoff import reconnect_delay
 from services.common.broker import CONNECTION_ERRORS, ConfirmedPublisher, NotConfirmed, Unroutable
 from services.common.db import create_schema
 from services.common.events import Event, encode, route_of
@@ -191,7 +192,7 @@ class OutboxRelay(DependencyProvider):
             except (SQLAlchemyError, *CONNECTION_ERRORS) as exc:
                 failures += 1
                 log.warning("outbox relay paused after error (%s): %s", failures, exc)
-                eventlet.sleep(min(10, 0.2 * 2 ** min(failures, 6)))
+                eventlet.sleep(reconnect_delay(failures, self.settings.reconnect_max_seconds))
                 continue
             try:
                 _wakeup.get(timeout=min(self.settings.outbox_sweep_seconds, 3.0))

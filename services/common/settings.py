@@ -25,6 +25,7 @@ class Settings:
     prefetch: int
     sender_check: str           # "off", or "user_id": outside senders must prove who they are
     sender_superusers: tuple[str, ...]   # broker users allowed to send for any street/department
+    reconnect_max_seconds: float = 2.0  # longest wait between attempts to reach a broker or database that is away
 
     @property
     def nameko_config(self) -> dict:
@@ -58,4 +59,5 @@ def load_settings(service: str, env=os.environ) -> Settings:
         prefetch=int(env.get("PREFETCH", "10")),
         sender_check=env.get("SENDER_CHECK", "off"),
         sender_superusers=tuple(u for u in env.get("SENDER_SUPERUSERS", "").split(",") if u),
+        reconnect_max_seconds=float(env.get("RECONNECT_MAX_SECONDS", "2")),
     )
