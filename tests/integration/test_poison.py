@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from tests.support.bus import dead_letters
+from tests.support.bus import SERVICE_QUEUES, dead_letters
 from tests.support.samples import whistle_request
 from tests.support.waiting import wait_for
 
@@ -36,6 +36,11 @@ KINDS = {
                        "application/json", "Field required"),
     "oversized": (lambda t: b" " * 70_000, "application/json", "exceeds"),
 }
+
+
+def test_the_targets_reach_every_queue_the_services_consume():
+    """A consumer added to a service without a poison case here fails this test."""
+    assert set().union(*(t[3] for t in TARGETS)) == set(SERVICE_QUEUES)
 
 
 @pytest.fixture(scope="module", autouse=True)
