@@ -19,7 +19,7 @@ from services.common.outbox import Relay
 from services.common.settings import load_settings
 from services.whistle.orm import metadata as whistle_metadata, platform as whistle_platform
 from tests.support.bus import dead_letters
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, drop_databases
 from tests.support.samples import whistle_request
 from tests.support.waiting import wait_for
 from tests.integration.test_dispatch_service import publish_event, raised
@@ -84,6 +84,13 @@ def test_a_whistle_raised_before_dispatch_ever_ran_still_reaches_it(stack, bus, 
         from tests.support.processes import drop_databases
         delete_namespace(late.amqp_uri, late.namespace)
         drop_databases(late.database_url, ("whistle", "dispatch"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def drop_relay_database(stack):
+    """The relay tests' own database is not one of the four the stack drops."""
+    yield
+    drop_databases(stack.database_url, ("relaytest",))
 
 
 def _relay(stack, amqp_uri: str):
