@@ -178,7 +178,8 @@ class BusHub(SharedExtension, ProviderCollector):
         attempts = int((message.headers or {}).get("x-delivery-count", 0)) + 1
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         # a database that is away for a while is no fault of the message: wait it out far longer
-        limit = self.settings.max_attempts * (OUTAGE_PATIENCE if database_unavailable(exc) else 1)
+        outage = database_unavailable(exc)
+        limit = self.settings.max_attempts * (OUTAGE_PATIENCE if outage else 1)
         if attempts >= limit:
             log.error("%s gave up on a message after %s attempts: %s", provider.queue, attempts, error)
             self._dead_letter(provider, message, f"failed {attempts} times: {error}", attempts)
@@ -188,7 +189,7 @@ class BusHub(SharedExtension, ProviderCollector):
             # while the database is away, try again soon after it is back (the 5 s pause of a failing
             # handler made a 5 s PostgreSQL outage cost up to 8.6 s)
             eventlet.sleep(reconnect_delay(attempts, self.settings.reconnect_max_seconds)
-                           if database_unavailable(exc) else min(5.0, 0.1 * 2 ** min(attempts, 6)))
+                           if outage else min(5.0, 0.1 * 2 ** min(attempts, 6)))
             self._requeue(message)
             CONSUMED.labels(self.settings.service, provider.queue, "retried").inc()
 

@@ -90,13 +90,11 @@ _schema_lock = threading.Lock()      # green under eventlet: setups of one conta
 def create_schema(url: str, metadata: MetaData) -> Engine:
     """Creates the database and tables once per process, however many extensions ask at once."""
     with _schema_lock:
-        engine = engine_for(url) if (url, id(metadata)) in _created else None
-        if engine is None:
+        if (url, id(metadata)) not in _created:
             ensure_database(url)
-            engine = engine_for(url)
-            metadata.create_all(engine)
+            metadata.create_all(engine_for(url))
             _created.add((url, id(metadata)))
-        return engine
+        return engine_for(url)
 
 
 def is_postgres(session: Session) -> bool:

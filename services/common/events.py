@@ -490,13 +490,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls for cls in
     (WhistleOutcome, WhistleRaised, WhistleLinked, WhistleLocated, CalloutIssued, CalloutCheckedIn,
      CalloutArrived, CalloutCompleted, CalloutReturned, CalloutEscalated, ArbitrationOpened,
-     ArbitrationOverdue, ArbitrationDecided, ReportOutcome, AllCheckedIn, AllCompleted, WhistleClosed, WhistleSentBack,
-     FollowUpRecorded, WhistleReopened, TeamAssembled)
+     ArbitrationOverdue, ArbitrationDecided, ReportOutcome, AllCheckedIn, AllCompleted, WhistleClosed,
+     WhistleSentBack, FollowUpRecorded, WhistleReopened, TeamAssembled)
 }
 DISPATCH_PROGRESS = (WhistleLocated, CalloutIssued, CalloutCheckedIn, CalloutArrived, CalloutCompleted,
                      CalloutReturned, CalloutEscalated, ArbitrationOpened, ArbitrationOverdue, ArbitrationDecided,
-                     AllCheckedIn,
-                     AllCompleted)
+                     AllCheckedIn, AllCompleted)
 
 
 @dataclass(frozen=True)

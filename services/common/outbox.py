@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.backoff import reconnect_delay
-from services.common.broker import CONNECTION_ERRORS, ConfirmedPublisher, NotConfirmed, Unroutable
+from services.common.broker import CONNECTION_ERRORS, ConfirmedPublisher
 from services.common.db import create_schema
 from services.common.events import Event, encode, route_of
 from services.common.tables import platform_tables

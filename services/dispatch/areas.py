@@ -29,7 +29,6 @@ from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from services.common.geo import distance_m  # noqa: F401 - re-exported: dispatch measures with it too
 from services.common.reference import ReferenceData, areas_path
 
 CODES = ("grid_code", "community_code", "street_code")

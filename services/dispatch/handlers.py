@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.db import unit_of_work
 from services.common.events import (AddDepartment, ArbitrationDecided, ArbitrationOpened, ArbitrationOverdue,
-                                    CalloutEscalated,
-                                    DecideArbitration, DepartmentReport, Place, ReportOutcome,
+                                    CalloutEscalated, DecideArbitration, DepartmentReport, Place, ReportOutcome,
                                     WhistleClosed, WhistleLocated, WhistleRaised, WhistleReopened,
                                     WhistleSentBack)
 from services.common.reference import ReferenceData

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Iterable
 
 from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened,
-                                    ArbitrationOverdue,
-                                    CalloutArrived, CalloutCheckedIn, CalloutCompleted, CalloutEscalated,
-                                    CalloutIssued, CalloutReturned, CalloutStep, CloseWhistle, Event,
+                                    ArbitrationOverdue, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
+                                    CalloutEscalated, CalloutIssued, CalloutReturned, CalloutStep, CloseWhistle,
+                                    Event,
                                     FieldError, FollowUp, FollowUpRecorded, RaiseWhistle, SendBack,
                                     TeamAssembled, WhistleClosed, WhistleLocated, WhistleOutcome,
                                     WhistleReopened, WhistleSentBack, iso)

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
 from services.common.reference import DEFAULT_PATH, parse_reference
-from services.dispatch.areas import AreaMap, Located, Unlocated, distance_m, load_area_map
+from services.common.geo import distance_m
+from services.dispatch.areas import AreaMap, Located, Unlocated, load_area_map
 
 ROOT = Path(__file__).resolve().parents[2]
 AREAS = ROOT / "deploy" / "reference" / "areas.geojson"
