@@ -16,13 +16,14 @@ import requests
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
+from services.common.broker import department_queue
 from services.common.events import DEADLETTERS
 from services.dispatch.orm import callouts as d_callouts, cases as d_cases, platform as d_platform
 from services.metrics.orm import callout_facts, platform as m_platform
 from services.roster.orm import platform as r_platform, teams as r_teams
 from services.whistle.orm import platform as w_platform, timeline as w_timeline, whistles as w_whistles
 from tests.chaos.traffic import Ledger, departments_of
-from tests.support.bus import SERVICE_QUEUES
+from tests.support.bus import SERVICE_QUEUES, Bus, dead_letters as bus_dead_letters
 
 METRIC = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 
@@ -72,8 +73,7 @@ def queue_depths(amqp_uri: str, namespace: str, departments=()) -> dict[str, int
     depths = {}
     connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
     try:
-        for queue in (*SERVICE_QUEUES, "dispatch.rounds", *(f"department.{d}.callouts" for d in departments),
-                      DEADLETTERS):
+        for queue in (*SERVICE_QUEUES, *(department_queue(d) for d in departments), DEADLETTERS):
             channel = connection.channel()
             try:
                 depths[queue] = channel.queue_declare(f"{namespace}{queue}", passive=True).method.message_count
@@ -100,29 +100,23 @@ def unacked(broker, namespace: str) -> dict[str, int]:
     return held
 
 
-def dead_letters(amqp_uri: str, namespace: str, limit: int = 100000) -> list[dict]:
+def dead_letters(amqp_uri: str, namespace: str) -> list[dict]:
     """Every dead letter (left in place): consumer, reason, routing key, and the request/callout it concerns."""
-    out = []
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    bus = Bus(amqp_uri, namespace)
     try:
-        channel = connection.channel()
-        while len(out) < limit:
-            method, props, body = channel.basic_get(f"{namespace}{DEADLETTERS}", auto_ack=False)
-            if method is None:
-                break
-            headers = props.headers or {}
-            try:
-                payload = json.loads(body)
-            except ValueError:
-                payload = {}
-            out.append({"consumer": headers.get("x-dead-consumer"), "reason": str(headers.get("x-dead-reason")),
-                        "routing_key": headers.get("x-original-routing-key"),
-                        "type": payload.get("type") if isinstance(payload, dict) else None,
-                        "ids": {k: payload.get(k) for k in ("request_id", "whistle_id", "callout_id")
-                                if isinstance(payload, dict) and payload.get(k)}})
-        channel.close()           # unacked: they all go back to the queue
+        letters = bus_dead_letters(bus)
     finally:
-        connection.close()
+        bus.close()
+    out = []
+    for headers, body in letters:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        payload = payload if isinstance(payload, dict) else {}
+        out.append({"consumer": headers.get("x-dead-consumer"), "reason": str(headers.get("x-dead-reason")),
+                    "routing_key": headers.get("x-original-routing-key"), "type": payload.get("type"),
+                    "ids": {k: payload[k] for k in ("request_id", "whistle_id", "callout_id") if payload.get(k)}})
     return out
 
 

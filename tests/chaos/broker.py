@@ -143,10 +143,6 @@ class PrivateBroker:
                 pass
             self.process.wait(timeout=30)
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
     def diagnostics(self) -> str:
         """The node's own view: queues (ready, unacked, consumers), connections, channels."""
         out = []

@@ -165,11 +165,11 @@ class ProxyProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20) -> "ProxyProcess":
-        root = Path(__file__).resolve().parents[2]
+        from tests.support.processes import ROOT     # not at the top: the proxy process needs none of it
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tests.chaos.proxy", str(self.listen_port), str(self.target_port),
-                 str(self.control_port)], cwd=root, stdout=log, stderr=subprocess.STDOUT)
+                 str(self.control_port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from dataclasses import dataclass
+from typing import ClassVar
 
-from tests.support.processes import ROOT, ServiceProcess, Stack
-from tests.support.waiting import wait_for
+from tests.support.processes import ServiceProcess, Stack
 
 
 def runner_command() -> list[str]:
@@ -19,12 +18,11 @@ def runner_command() -> list[str]:
 
 
 class ChaosServiceProcess(ServiceProcess):
+    def command(self) -> list[str]:
+        return [*runner_command(), self.name]
+
     def start(self, timeout: float = 90) -> "ChaosServiceProcess":
-        self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([*runner_command(), self.name],
-                                        env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(self._ready, timeout=timeout, what=f"{self.name} to be ready (log: {self.log_path})")
-        return self
+        return super().start(timeout)
 
     def dump_stacks(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -33,11 +31,7 @@ class ChaosServiceProcess(ServiceProcess):
 
 @dataclass
 class ChaosStack(Stack):
-    def start(self, *names: str) -> "ChaosStack":
-        for name in names:
-            process = ChaosServiceProcess(name, self.env(), self.tmp / f"{name}.log", self.ports[name])
-            self.processes[name] = process.start()
-        return self
+    process_type: ClassVar[type[ServiceProcess]] = ChaosServiceProcess
 
     def dump_stacks(self) -> None:
         for process in self.processes.values():

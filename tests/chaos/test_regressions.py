@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -24,6 +25,7 @@ from tests.chaos.faults import postgres_outage
 from tests.chaos.stack import ChaosStack
 from tests.support.bus import Bus
 from tests.support.processes import drop_databases
+from tests.support.samples import publish_event, raised
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.chaos
@@ -39,15 +41,6 @@ def direct_stack(private_broker, tmp_path):
     finally:
         stack.stop()
         drop_databases(stack.database_url, ("whistle", "dispatch", "roster", "metrics"))
-
-
-def raised_event(now: datetime) -> dict:
-    whistle_id = str(uuid.uuid4())
-    return {"type": "whistle.raised", "event_id": str(uuid.uuid4()), "occurred_at": now.isoformat(),
-            "schema_version": 1, "whistle_id": whistle_id, "request_id": uuid.uuid4().hex,
-            "street_code": "daxigou", "grid_code": "daxigou-c1-g1", "category": "garbage_dumping",
-            "urgency": "urgent", "source": "grid_patrol", "description": "回归 regression",
-            "place": {"address": "人和街"}, "reported_by": "回归", "raised_at": now.isoformat()}
 
 
 def callout_event() -> CalloutIssued:
@@ -83,10 +76,8 @@ def test_a_consumer_that_connects_to_a_backlog_acknowledges_every_message(privat
         stack.processes["dispatch"].stop()
         bus = Bus(private_broker.amqp_uri, stack.namespace)
         try:
-            now = datetime.now(timezone.utc)
             for _ in range(200):
-                event = raised_event(now)
-                bus.publish("events", "whistle.raised", event, message_id=event["event_id"])
+                publish_event(bus, raised(urgency="urgent"))
         finally:
             bus.close()
         expected += 200
@@ -158,15 +149,12 @@ def test_a_short_database_outage_dead_letters_nothing(private_broker, direct_sta
     stack.start("dispatch")
     bus = Bus(private_broker.amqp_uri, stack.namespace)
     try:
-        import threading
         outage = threading.Thread(target=postgres_outage,
                                   args=(stack.database_url.replace("{service}", "dispatch"), 10.0))
         outage.start()
         time.sleep(1)
-        now = datetime.now(timezone.utc)
         for _ in range(20):
-            event = raised_event(now)
-            bus.publish("events", "whistle.raised", event, message_id=event["event_id"])
+            publish_event(bus, raised(urgency="urgent"))
             time.sleep(0.2)
         outage.join(30)
     finally:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pika
 from pika.exceptions import NackError, UnroutableError
 
+from services.common.backoff import reconnect_delay
 from services.common.events import WHISTLES
 from services.common.reference import ReferenceData
 from services.department_client import DepartmentClient
@@ -231,6 +232,14 @@ def _params(amqp_uri: str, name: str) -> pika.URLParameters:
     return params
 
 
+def _close_quietly(connection) -> None:
+    try:
+        if connection is not None and connection.is_open:
+            connection.close()
+    except Exception:  # noqa: BLE001 - a broken connection may fail to close
+        pass
+
+
 class Stoppable(threading.Thread):
     def __init__(self, name: str):
         super().__init__(name=name, daemon=True)
@@ -239,6 +248,10 @@ class Stoppable(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def pause(self, failures: int) -> None:
+        """Waits before reconnecting or repeating, as the services do, unless asked to stop."""
+        self.stopping.wait(reconnect_delay(failures, cap=2.0))
 
 
 class Pacer:
@@ -249,7 +262,7 @@ class Pacer:
     stop the stream (that would hide the rest of the schedule), so while the bound holds one whistle
     is let through every `patience` seconds. Not more: a 10,000-whistle run that went on at the full
     rate past the bound offered far more than the services take, and the departments' re-sent
-    check-ins then buried dispatch (205,000 queued reports, most of them repeats)."""
+    check-ins then buried dispatch (over 200,000 queued reports, most of them repeats)."""
 
     def __init__(self, ledger: Ledger, rate: float, window: int, segment: float, faults: int,
                  patience: float = 20.0):
@@ -315,11 +328,7 @@ class StreetPublisher(Stoppable):
 
     def _drop(self):
         connection, self.connection, self.channel = self.connection, None, None
-        try:
-            if connection is not None and connection.is_open:
-                connection.close()
-        except Exception:  # noqa: BLE001 - a broken connection may fail to close
-            pass
+        _close_quietly(connection)
 
     def run(self):
         try:
@@ -355,7 +364,7 @@ class StreetPublisher(Stoppable):
                 self.ledger.publish_failures[type(exc).__name__] += 1
                 self._drop()
             failures += 1
-            self.stopping.wait(min(2.0, 0.1 * 2 ** min(failures, 5)))
+            self.pause(failures)
 
 
 class Department(Stoppable):
@@ -386,7 +395,7 @@ class Department(Stoppable):
             except Exception as exc:  # noqa: BLE001 - broker gone, connection cut: reconnect
                 failures += 1
                 self.ledger.department_errors[type(exc).__name__] += 1
-                self.stopping.wait(min(2.0, 0.1 * 2 ** min(failures, 5)))
+                self.pause(failures)
 
     def _handle(self, client: DepartmentClient, callout) -> None:
         payload = callout.model_dump(mode="json")
@@ -435,13 +444,9 @@ class OutcomeReader(Stoppable):
                     connection.process_data_events(time_limit=0.5)
             except Exception:  # noqa: BLE001 - reconnect
                 failures += 1
-                self.stopping.wait(min(2.0, 0.1 * 2 ** min(failures, 5)))
+                self.pause(failures)
             finally:
-                try:
-                    if connection is not None and connection.is_open:
-                        connection.close()
-                except Exception:  # noqa: BLE001
-                    pass
+                _close_quietly(connection)
 
     @staticmethod
     def _callback(record):

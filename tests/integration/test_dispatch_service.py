@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
 
 import pytest
 import requests
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from services.common.events import Place, WhistleRaised
 from tests.support.bus import dead_letters
+from tests.support.samples import publish_event, raised
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -19,18 +18,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module", autouse=True)
 def dispatch(stack):
     stack.start("dispatch")
-
-
-def raised(category="garbage_dumping", urgency="emergency") -> WhistleRaised:
-    now = datetime.now(timezone.utc)
-    return WhistleRaised(whistle_id=str(uuid.uuid4()), request_id=uuid.uuid4().hex, street_code="daxigou",
-                         grid_code="daxigou-c1-g1", category=category, urgency=urgency, source="grid_patrol",
-                         description="垃圾", place=Place(address="人和街"), reported_by="王芳",
-                         raised_at=now, occurred_at=now)
-
-
-def publish_event(bus, event):
-    bus.publish("events", event.event_type, event.model_dump(mode="json"), message_id=event.event_id)
 
 
 def test_a_raised_whistle_calls_each_department_exactly_once(stack, bus):

@@ -9,9 +9,8 @@ from collections import Counter
 import pytest
 import requests
 
-from tests.integration.test_dispatch_service import publish_event, raised
 from tests.support.processes import ServiceProcess, free_port
-from tests.support.waiting import wait_for
+from tests.support.samples import publish_event, raised
 
 pytestmark = pytest.mark.integration
 WHISTLES = 12          # garbage_dumping calls 3 departments: 36 call-outs, 3 steps each, 3 tiers

@@ -20,9 +20,8 @@ from services.common.settings import load_settings
 from services.whistle.orm import metadata as whistle_metadata, platform as whistle_platform
 from tests.support.bus import dead_letters
 from tests.support.processes import ROOT, drop_databases
-from tests.support.samples import whistle_request
+from tests.support.samples import publish_event, raised, whistle_request
 from tests.support.waiting import wait_for
-from tests.integration.test_dispatch_service import publish_event, raised
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pika
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.integration.test_dispatch_service import publish_event, raised
 from tests.support.bus import dead_letters
+from tests.support.samples import publish_event, raised
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

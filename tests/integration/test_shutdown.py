@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.integration.test_dispatch_service import publish_event, raised
+from tests.support.samples import publish_event, raised
 
 pytestmark = pytest.mark.integration
 BURST = 40

@@ -9,6 +9,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import requests
 from sqlalchemy import create_engine, text
@@ -61,10 +62,13 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "services.common.runner", self.name]
+
     def start(self, timeout: float = 40) -> "ServiceProcess":
         self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "services.common.runner", self.name],
-                                        env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.command(), env=self.env, cwd=ROOT, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
         wait_for(self._ready, timeout=timeout, what=f"{self.name} to be ready (log: {self.log_path})")
         return self
 
@@ -120,9 +124,11 @@ class Stack:
         env.update(self.extra_env)
         return env
 
+    process_type: ClassVar[type[ServiceProcess]] = ServiceProcess
+
     def start(self, *names: str) -> "Stack":
         for name in names:
-            process = ServiceProcess(name, self.env(), self.tmp / f"{name}.log", self.ports[name])
+            process = self.process_type(name, self.env(), self.tmp / f"{name}.log", self.ports[name])
             self.processes[name] = process.start()
         return self
 

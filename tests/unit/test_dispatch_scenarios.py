@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from services.common import db
@@ -28,7 +27,7 @@ from services.common.reference import DEFAULT_PATH, ReferenceData, load_referenc
 from services.dispatch.areas import load_area_map
 from services.dispatch.domain import IllegalStep
 from services.dispatch.handlers import Dispatcher
-from services.dispatch.orm import arbitrations, callouts, matrix_versions, metadata, platform, step_deadlines
+from services.dispatch.orm import callouts, matrix_versions, metadata, platform, step_deadlines
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 4, 1, 0, tzinfo=UTC)          # Monday 09:00 in Beijing
