@@ -1,36 +1,52 @@
-"""The bus entrypoint: consume from a durable queue, retry a bounded number of times, dead-letter with the error.
+"""The bus entrypoint: at-least-once delivery handled once, in batches, so no handler has to remember it.
 
-nameko's own @event_handler acks a message whose handler failed, and its consumer dies on a body
-it cannot decode; this entrypoint does neither. A message is acked only after its worker finished,
-or after it was dead-lettered (with a broker confirm) together with the reason."""
+A handler decorated with `@consume(queue, bindings, model)` is called as `handler(self, uow, message)`
+for each message that is new to it. The entrypoint takes what has arrived on its queue (up to
+`BATCH_MAX` messages), decodes and validates each (a message that fails is dead-lettered at once
+with its field errors, and its sender told where it has one), drops what this consumer already
+handled (tracking records, one query per batch), runs the handler for the rest inside one unit of
+work — the effects, the outbox rows and the tracking records commit together — and acknowledges
+the batch with one `multiple` ack after the commit.
+
+If the batch fails, it is rolled back and each message is tried again alone, so one poison message
+never holds back or dead-letters its neighbours. A message that fails alone is settled by the error
+table (services/common/errors.py): a refusal is rejected at once (outcome to the sender, dead
+letter); a fault is redelivered up to MAX_DELIVERY_ATTEMPTS times, then dead-lettered with the
+error; a database that is away is waited out far longer. nameko's own @event_handler acks a message
+whose handler failed; this entrypoint never does."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
 import traceback
 import uuid
+from collections import deque
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
 import eventlet
 from eventlet.semaphore import Semaphore
-from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension
+from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension, register_entrypoint
 from prometheus_client import Counter
 from sqlalchemy.exc import OperationalError
 
 from services.common.backoff import reconnect_delay
 from services.common.broker import (CONNECTION_ERRORS, ConfirmedPublisher, connect, declare_exchanges,
                                     declare_queue, discard)
-from services.common.events import (DEADLETTERS, MAX_BODY_BYTES, ContractError, Event, FieldError,
-                                    Message, decode_event, encode, parse, route_of)
+from services.common.errors import REFUSALS, errors_of
+from services.common.events import (DEADLETTERS, MAX_BODY_BYTES, ContractError, Event, FieldError, Message,
+                                    decode_event, encode, parse, route_of)
+from services.common.uow import Store
 
 log = logging.getLogger(__name__)
 STATE = {"consuming": True}   # False while a service with bus entrypoints has not yet bound its queues
 CONSUMED = Counter("chuishao_messages_consumed_total", "Messages handled, by outcome",
                    ["service", "consumer", "outcome"])
-
+BATCHES = Counter("chuishao_consumer_batches_total", "Batches a consumer ran, by how they ended",
+                  ["service", "consumer", "outcome"])
 
 OUTAGE_PATIENCE = 100    # x max attempts, at up to RECONNECT_MAX_SECONDS apart: ~10 minutes of database outage
 
@@ -44,26 +60,26 @@ def database_unavailable(exc: BaseException) -> bool:
     return "locked" in str(exc.orig) or "unable to open" in str(exc.orig)
 
 
-class Rejected(Exception):
-    """A message that can never succeed (wrong callout, illegal step...): dead-lettered at once."""
-
-    def __init__(self, reason: str, errors: tuple[FieldError, ...] = ()):
-        super().__init__(reason)
-        self.reason = reason
-        self.errors = errors or (FieldError(field="(message)", message=reason),)
-
-
 OutcomeBuilder = Callable[[dict, str, tuple[FieldError, ...]], Optional[Event]]
 
 
+@dataclass(frozen=True)
+class Batch:
+    """What one worker runs: the consumer's name, its store, and the decoded messages in order."""
+
+    consumer: str
+    store: Store
+    messages: Sequence[Message]
+
+
 class BusHub(SharedExtension, ProviderCollector):
-    """One consuming connection per service process, shared by all its bus entrypoints."""
+    """One consuming connection per service process, a channel per bus entrypoint on it."""
 
     def __init__(self):
         super().__init__()
         self._closing = False
         self._cancelled = False
-        self._channel = None
+        self._live: set[int] = set()      # id() of the channels of the current connection
         self._write = Semaphore(1)
         self._publish = Semaphore(1)
         self._ready = eventlet.Event()
@@ -81,7 +97,7 @@ class BusHub(SharedExtension, ProviderCollector):
             self._ready.wait()
 
     def unregister_provider(self, provider):
-        # the first entrypoint to stop cancels consumption; in-flight workers still ack
+        # the first entrypoint to stop cancels consumption; batches in flight still ack
         self._cancelled = True
         super().unregister_provider(provider)
 
@@ -104,22 +120,21 @@ class BusHub(SharedExtension, ProviderCollector):
             except CONNECTION_ERRORS as exc:
                 failures += 1
                 log.warning("bus connection lost (%s), reconnecting: %s", failures, exc)
-                self._channel = None
                 eventlet.sleep(reconnect_delay(failures, self.settings.reconnect_max_seconds))
 
     def _consume(self):
         conn = connect(self.settings)
         try:
-            channel = conn.channel()
-            channel.basic_qos(0, self.settings.prefetch, False)
-            declare_exchanges(channel, self.settings)
-            # set before consuming: deliveries can arrive while the next basic_consume waits for its
-            # ConsumeOk, and a worker finished by then must find the channel to ack on
-            self._channel = channel
-            tags = []
+            declare_exchanges(conn.channel(), self.settings)
+            consumers = []
             for provider in list(self._providers):
+                channel = conn.channel()
+                channel.basic_qos(0, self.settings.prefetch, False)
                 queue = declare_queue(channel, self.settings, provider.queue, provider.bindings)
-                tags.append(channel.basic_consume(queue, callback=partial(self._on_message, provider)))
+                # live before consuming: deliveries can arrive while the next basic_consume waits for
+                # its ConsumeOk, and a batch finished by then must find its channel to ack on
+                self._live.add(id(channel))
+                consumers.append((channel, channel.basic_consume(queue, callback=provider.deliver)))
             STATE["consuming"] = True
             if not self._ready.ready():
                 self._ready.send(True)
@@ -127,7 +142,7 @@ class BusHub(SharedExtension, ProviderCollector):
             while not self._closing:
                 if self._cancelled and not cancelled:
                     with self._write:
-                        for tag in tags:
+                        for channel, tag in consumers:
                             channel.basic_cancel(tag)
                     cancelled = True
                 try:
@@ -143,58 +158,36 @@ class BusHub(SharedExtension, ProviderCollector):
                     finally:
                         self._publish.release()
         finally:
-            self._channel = None
+            self._live.clear()
             STATE["consuming"] = False
             discard(conn)
 
-    def _on_message(self, provider: "BusConsumer", message):
+    # ------------------------------------------------------------------ settling messages
+    def ack(self, messages: list, held: set[int]) -> None:
+        """Acknowledges messages of one channel: one `multiple` ack unless a held message lies below."""
+        if not messages:
+            return
+        channel = messages[-1].channel
+        top = max(m.delivery_tag for m in messages)
+        if all(m.channel is channel for m in messages) and not any(tag < top for tag in held):
+            self._settle(channel, lambda: channel.basic_ack(top, multiple=True))
+            return
+        for message in messages:
+            self._settle(message.channel, lambda m=message: m.channel.basic_ack(m.delivery_tag))
+
+    def requeue(self, message) -> None:
+        self._settle(message.channel, lambda: message.channel.basic_reject(message.delivery_tag, requeue=True))
+
+    def _settle(self, channel, action) -> None:
+        if id(channel) not in self._live:
+            return  # the connection it came on is gone; the broker redelivers it, consumers dedupe
         try:
-            payload = provider.decode(message)
-        except ContractError as exc:
-            self._reject(provider, message, _loose_json(message), exc.errors, "invalid message")
-            return
-        self.container.spawn_worker(
-            provider, (payload,), {}, context_data={},
-            handle_result=partial(self._handle_result, provider, message, payload))
+            with self._write:
+                action()
+        except CONNECTION_ERRORS as exc:
+            log.warning("could not settle a message (it will be redelivered): %s", exc)
 
-    def _handle_result(self, provider, message, payload, worker_ctx, result, exc_info):
-        # nameko kills the whole container if this raises, so nothing may escape it
-        try:
-            self._settle_result(provider, message, payload, exc_info)
-        except Exception:  # noqa: BLE001
-            log.exception("%s could not settle a message; it stays unacked and comes back", provider.queue)
-        return result, None
-
-    def _settle_result(self, provider, message, payload, exc_info):
-        if exc_info is None:
-            self._ack(message)
-            CONSUMED.labels(self.settings.service, provider.queue, "ok").inc()
-            return
-        exc = exc_info[1]
-        body = payload.model_dump(mode="json") if isinstance(payload, Message) else {}
-        if isinstance(exc, Rejected):
-            self._reject(provider, message, body, exc.errors, exc.reason)
-            return
-        attempts = int((message.headers or {}).get("x-delivery-count", 0)) + 1
-        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        # a database that is away for a while is no fault of the message: wait it out far longer
-        outage = database_unavailable(exc)
-        limit = self.settings.max_attempts * (OUTAGE_PATIENCE if outage else 1)
-        if attempts >= limit:
-            log.error("%s gave up on a message after %s attempts: %s", provider.queue, attempts, error)
-            self._dead_letter(provider, message, f"failed {attempts} times: {error}", attempts)
-            CONSUMED.labels(self.settings.service, provider.queue, "dead_lettered").inc()
-        else:
-            log.warning("%s attempt %s failed, will retry: %s", provider.queue, attempts, error)
-            # while the database is away, try again soon after it is back (the 5 s pause of a failing
-            # handler made a 5 s PostgreSQL outage cost up to 8.6 s)
-            eventlet.sleep(reconnect_delay(attempts, self.settings.reconnect_max_seconds)
-                           if outage else min(5.0, 0.1 * 2 ** min(attempts, 6)))
-            self._requeue(message)
-            CONSUMED.labels(self.settings.service, provider.queue, "retried").inc()
-
-    # ------------------------------------------------------------------ settling a message
-    def _reject(self, provider, message, body: dict, errors: tuple[FieldError, ...], reason: str):
+    def reject(self, provider: "BusConsumer", message, body: dict, errors: tuple[FieldError, ...], reason: str):
         """A message that will never succeed: tell its sender (if it has one) and dead-letter it."""
         text = f"{reason}: " + "; ".join(f"{e.field}: {e.message}" for e in errors)
         log.warning("%s rejected a message: %s", provider.queue, text)
@@ -208,10 +201,11 @@ class BusHub(SharedExtension, ProviderCollector):
                                            message_id=outcome.event_id)
         except Exception as exc:  # noqa: BLE001 - the dead letter below still records the message
             log.error("could not publish the rejection outcome: %s", exc)
-        self._dead_letter(provider, message, text, 1)
-        CONSUMED.labels(self.settings.service, provider.queue, "rejected").inc()
+        if self.dead_letter(provider, message, text, 1):
+            CONSUMED.labels(self.settings.service, provider.queue, "rejected").inc()
 
-    def _dead_letter(self, provider, message, reason: str, attempts: int):
+    def dead_letter(self, provider: "BusConsumer", message, reason: str, attempts: int) -> bool:
+        """Publishes the message, untouched, to the dead letters with why; acks it once confirmed."""
         props = message.properties or {}
         headers = dict(props.get("application_headers") or {})
         headers.update({
@@ -232,25 +226,10 @@ class BusHub(SharedExtension, ProviderCollector):
                                        content_type=props.get("content_type") or "application/octet-stream")
         except Exception as exc:  # noqa: BLE001 - not dead-lettered means not acked: it comes back
             log.error("could not dead-letter a message, leaving it on its queue: %s", exc)
-            self._requeue(message)
-            return
-        self._ack(message)
-
-    def _ack(self, message):
-        self._settle(message, lambda channel: channel.basic_ack(message.delivery_tag))
-
-    def _requeue(self, message):
-        self._settle(message, lambda channel: channel.basic_reject(message.delivery_tag, requeue=True))
-
-    def _settle(self, message, action):
-        channel = self._channel
-        if channel is None or message.channel is not channel:
-            return  # the connection it came on is gone; the broker redelivers it, consumers dedupe
-        try:
-            with self._write:
-                action(channel)
-        except CONNECTION_ERRORS as exc:
-            log.warning("could not settle a message (it will be redelivered): %s", exc)
+            self.requeue(message)
+            return False
+        self._settle(message.channel, lambda: message.channel.basic_ack(message.delivery_tag))
+        return True
 
 
 def _loose_json(message) -> dict:
@@ -262,11 +241,12 @@ def _loose_json(message) -> dict:
 
 
 class BusConsumer(Entrypoint):
-    """Consumes one durable queue bound by `bindings` ((exchange, routing key) pairs).
+    """Consumes one durable queue bound by `bindings` ((exchange, routing key) pairs), in batches.
 
-    `model` is a command class (RaiseWhistle, CheckIn) or a tuple of event classes; the handler is
-    called with the validated model instance. `verify(model, routing_key)` may add errors (a
-    street raising on another street's key); `outcome` builds the reply a rejected sender gets."""
+    `model` is a command class (RaiseWhistle, CheckIn) or a tuple of event classes; the handler gets
+    validated instances. `verify(model, routing_key)` may add errors (a street raising on another
+    street's key); `outcome` builds the reply a rejected sender gets; `sender` ("street", "dept")
+    names who must prove themselves by their broker user when SENDER_CHECK=user_id."""
 
     hub = BusHub()
 
@@ -280,21 +260,133 @@ class BusConsumer(Entrypoint):
         self.model = model
         self.outcome = outcome
         self.verify = verify
-        kwargs.setdefault("expected_exceptions", (Rejected,))
+        kwargs.setdefault("expected_exceptions", REFUSALS)
         super().__init__(**kwargs)
 
     def setup(self):
+        self.settings = self.container.config["SETTINGS"]
+        stores = [d for d in self.container.dependencies if isinstance(d, Store)]
+        if len(stores) != 1:
+            raise RuntimeError(f"{self.container.service_name} needs exactly one Store for its bus "
+                               f"entrypoints, has {len(stores)}")
+        self.store = stores[0]
+        self._buffer: deque = deque()
+        self._wake = eventlet.Event()
+        self._held: set[int] = set()      # delivery tags waiting out a retry delay, unsettled
+        self._stopping = False
         self.hub.register_provider(self)
+
+    def start(self):
+        self._thread = self.container.spawn_managed_thread(self._loop, identifier=f"consume {self.queue}")
 
     def stop(self):
         self.hub.unregister_provider(self)
+        self._stopping = True
+        self._signal()
+        self._thread.wait()
 
+    def kill(self):
+        self._stopping = True
+        self._thread.kill()
+
+    # ------------------------------------------------------------------ arrival
+    def deliver(self, message) -> None:
+        """Called by the hub's connection for each delivery: queued for the next batch."""
+        self._buffer.append(message)
+        self._signal()
+
+    def _signal(self) -> None:
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def _loop(self):
+        while not self._stopping:
+            if not self._buffer:
+                self._wake.wait()
+                self._wake = eventlet.Event()
+                continue
+            taken = [self._buffer.popleft() for _ in range(min(self.settings.batch_max, len(self._buffer)))]
+            decoded = []
+            for message in taken:
+                try:
+                    decoded.append((message, self.decode(message)))
+                except ContractError as exc:
+                    self.hub.reject(self, message, _loose_json(message), exc.errors, "invalid message")
+            if decoded:
+                self._process(decoded)
+
+    # ------------------------------------------------------------------ running a batch
+    def _run(self, messages: list[Message]):
+        """Runs the handler over messages in one worker; returns its exc_info, or None."""
+        finished = eventlet.Event()
+
+        def handle_result(worker_ctx, result, exc_info):
+            finished.send(exc_info)
+            return result, None            # settled here: nameko must not log it a second time
+
+        self.container.spawn_worker(self, (Batch(self.queue, self.store, messages),), {},
+                                    context_data={}, handle_result=handle_result)
+        return finished.wait()
+
+    def _process(self, decoded: list[tuple[object, Message]]) -> None:
+        exc_info = self._run([payload for _, payload in decoded])
+        service = self.settings.service
+        if exc_info is None:
+            self.hub.ack([message for message, _ in decoded], self._held)
+            CONSUMED.labels(service, self.queue, "ok").inc(len(decoded))
+            BATCHES.labels(service, self.queue, "ok").inc()
+            return
+        exc = exc_info[1]
+        if len(decoded) == 1 or database_unavailable(exc):
+            BATCHES.labels(service, self.queue, "failed").inc()
+            for message, payload in decoded:
+                self._settle_failure(message, payload, exc)
+            return
+        # one of them failed the lot: each alone, so the others go through and the bad one is found
+        BATCHES.labels(service, self.queue, "split").inc()
+        for item in decoded:
+            self._process([item])
+
+    def _settle_failure(self, message, payload: Message, exc: BaseException) -> None:
+        service = self.settings.service
+        if isinstance(exc, REFUSALS):
+            self.hub.reject(self, message, payload.model_dump(mode="json"), errors_of(exc),
+                            getattr(exc, "what", "refused"))
+            return
+        attempts = int((message.headers or {}).get("x-delivery-count", 0)) + 1
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        # a database that is away for a while is no fault of the message: wait it out far longer
+        outage = database_unavailable(exc)
+        limit = self.settings.max_attempts * (OUTAGE_PATIENCE if outage else 1)
+        if attempts >= limit:
+            log.error("%s gave up on a message after %s attempts: %s", self.queue, attempts, error)
+            if self.hub.dead_letter(self, message, f"failed {attempts} times: {error}", attempts):
+                CONSUMED.labels(service, self.queue, "dead_lettered").inc()
+            return
+        log.warning("%s attempt %s failed, will retry: %s", self.queue, attempts, error)
+        # while the database is away, try again soon after it is back; otherwise back off a little.
+        # The wait happens aside, so the queue's other messages go on meanwhile.
+        delay = (reconnect_delay(attempts, self.settings.reconnect_max_seconds) if outage
+                 else min(5.0, 0.1 * 2 ** min(attempts, 6)))
+        self._held.add(message.delivery_tag)
+        self.container.spawn_managed_thread(functools.partial(self._retry_later, message, delay),
+                                            identifier=f"retry {self.queue}")
+        CONSUMED.labels(service, self.queue, "retried").inc()
+
+    def _retry_later(self, message, delay: float) -> None:
+        try:
+            eventlet.sleep(delay)
+            self.hub.requeue(message)
+        finally:
+            self._held.discard(message.delivery_tag)
+
+    # ------------------------------------------------------------------ decoding
     def check_sender(self, message) -> None:
         """With SENDER_CHECK=user_id, a street or department proves itself by the broker-validated user_id.
 
         RabbitMQ refuses a user_id that is not the publishing connection's user, so a message that
         says `user_id: dept-chengguan` was sent over that department's own account."""
-        settings = self.container.config["SETTINGS"]
+        settings = self.settings
         if self.sender is None or settings.sender_check != "user_id":
             return
         routing_key = message.delivery_info.get("routing_key", "")
@@ -336,4 +428,19 @@ class BusConsumer(Entrypoint):
         return decoded
 
 
-consume = BusConsumer.decorator
+def consume(queue: str, bindings: Iterable[tuple[str, str]], model, outcome: OutcomeBuilder | None = None,
+            verify: Callable[[Message, str], tuple[FieldError, ...]] | None = None, sender: str | None = None):
+    """Makes `handler(self, uow, message)` the consumer of `queue`: called once per new message,
+    inside the batch's unit of work (dedupe, outbox, retries and dead letters are the entrypoint's)."""
+
+    def decorator(handler):
+        @functools.wraps(handler)
+        def run_batch(self, batch: Batch):
+            with batch.store.unit_of_work() as uow:
+                for message in batch.store.first_time(uow, batch.consumer, batch.messages):
+                    handler(self, uow, message)
+
+        register_entrypoint(run_batch, BusConsumer(queue, bindings, model, outcome, verify, sender))
+        return run_batch
+
+    return decorator

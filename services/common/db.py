@@ -1,17 +1,14 @@
-"""Database engines (SQLite or PostgreSQL), a nameko session provider, and schema creation."""
+"""Database engines (SQLite or PostgreSQL) and schema creation; units of work are services/common/uow.py."""
 from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from nameko.extensions import DependencyProvider
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, ProgrammingError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger(__name__)
@@ -99,32 +96,3 @@ def create_schema(url: str, metadata: MetaData) -> Engine:
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-@contextmanager
-def unit_of_work(factory: sessionmaker) -> Iterator[Session]:
-    """One transaction: committed if the block finishes, rolled back if it raises."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-class Database(DependencyProvider):
-    """Injects a session factory; each worker opens its own unit of work with it."""
-
-    def __init__(self, metadata: MetaData):
-        self.metadata = metadata
-        self.factory: sessionmaker | None = None
-
-    def setup(self):
-        engine = create_schema(self.container.config["SETTINGS"].database_url, self.metadata)
-        self.factory = sessionmaker(bind=engine, expire_on_commit=False)
-
-    def get_dependency(self, worker_ctx):
-        return self.factory

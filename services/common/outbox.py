@@ -1,25 +1,33 @@
-"""Transactional outbox: events are written with the state change, then relayed with confirms."""
+"""Transactional outbox: events are written with the state change, then relayed with confirms.
+
+A unit of work (services/common/uow.py) inserts its events' rows in its own transaction and, once
+that committed, hands the same rows to the relay in memory: the relay publishes them with every
+confirm in flight and marks them sent in one statement, without reading them back. A periodic
+sweep reads what memory does not hold — rows left by a process that died, rows whose publish
+failed and are due again — so a crash or a broker outage loses nothing."""
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from datetime import datetime, timedelta, timezone
+from typing import Iterable
 
 import eventlet
 from eventlet.queue import Empty, LightQueue
-from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Gauge
-from sqlalchemy import MetaData, event, func, insert, select, update
+from sqlalchemy import MetaData, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.backoff import reconnect_delay
 from services.common.broker import CONNECTION_ERRORS, ConfirmedPublisher
-from services.common.db import create_schema
 from services.common.events import Event, encode, route_of
 from services.common.tables import platform_tables
 
 log = logging.getLogger(__name__)
-BATCH = 100
+BATCH = 200
+SWEEP_GRACE = timedelta(seconds=10)   # a younger unsent row may still be in another replica's memory
 PUBLISHED = Counter("chuishao_outbox_published_total", "Events relayed and confirmed by the broker",
                     ["service"])
 FAILED = Counter("chuishao_outbox_publish_failures_total", "Relay attempts that did not confirm",
@@ -27,47 +35,41 @@ FAILED = Counter("chuishao_outbox_publish_failures_total", "Relay attempts that 
 BACKLOG = Gauge("chuishao_outbox_backlog", "Events written but not yet confirmed by the broker",
                 ["service"])
 
-_wakeup: LightQueue = LightQueue(maxsize=1)
-
-
-def _wake() -> None:
-    try:
-        _wakeup.put_nowait(True)
-    except Exception:  # noqa: BLE001 - already signalled
-        pass
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if session.info.pop("outbox_staged", False):
-        _wake()
-
 
 class Platform:
-    """A service's outbox and processed-messages tables, and the two operations on them."""
+    """A service's outbox and processed-messages tables, and the operations on them."""
 
     def __init__(self, metadata: MetaData):
         self.metadata = metadata
         self.outbox, self.processed = platform_tables(metadata)
 
-    def stage(self, session: Session, event_: Event) -> None:
-        """Adds an event to the outbox in the caller's transaction; relayed once it commits."""
-        route = route_of(event_)
-        session.execute(insert(self.outbox).values(
-            event_id=event_.event_id, event_type=event_.event_type, exchange=route.exchange,
-            routing_key=route.routing_key, body=encode(event_).decode("utf-8"),
-            created_at=event_.occurred_at, attempts=0))
-        session.info["outbox_staged"] = True
+    @staticmethod
+    def rows_of(events: Iterable[Event]) -> list[dict]:
+        rows = []
+        for event_ in events:
+            route = route_of(event_)
+            rows.append({"event_id": event_.event_id, "event_type": event_.event_type,
+                         "exchange": route.exchange, "routing_key": route.routing_key,
+                         "body": encode(event_).decode("utf-8"), "created_at": event_.occurred_at,
+                         "attempts": 0})
+        return rows
 
-    def first_time(self, session: Session, consumer: str, message_id: str, now: datetime) -> bool:
-        """Records that consumer handled message_id; False if it already had (a redelivery)."""
-        seen = session.execute(select(self.processed.c.message_id).where(
-            self.processed.c.consumer == consumer, self.processed.c.message_id == message_id)).first()
-        if seen:
-            return False
-        session.execute(insert(self.processed).values(consumer=consumer, message_id=message_id,
-                                                      processed_at=now))
-        return True
+    def insert_outbox(self, session: Session, rows: list[dict]) -> None:
+        if rows:
+            session.execute(insert(self.outbox), rows)
+
+    def seen(self, session: Session, consumer: str, message_ids: list[str]) -> set[str]:
+        """Which of message_ids consumer has already handled (one query)."""
+        if not message_ids:
+            return set()
+        table = self.processed
+        return set(session.execute(select(table.c.message_id).where(
+            table.c.consumer == consumer, table.c.message_id.in_(message_ids))).scalars())
+
+    def record_processed(self, session: Session, consumer: str, message_ids: list[str], now: datetime) -> None:
+        if message_ids:
+            session.execute(insert(self.processed), [{"consumer": consumer, "message_id": m, "processed_at": now}
+                                                     for m in message_ids])
 
     def backlog(self, session: Session) -> int:
         return session.execute(select(func.count()).select_from(self.outbox)
@@ -81,8 +83,11 @@ def backoff(attempts: int) -> timedelta:
 class Relay:
     """Moves committed outbox rows to the broker; a row is marked sent only after its confirm.
 
-    Several replicas may relay the same table: rows are claimed with SKIP LOCKED on PostgreSQL.
-    On SQLite a row can be sent twice after a crash between confirm and mark; consumers dedupe."""
+    Rows arrive in memory from the process's own commits (`submit`); `relay_once` sweeps the table
+    for the rest. Several replicas may sweep one table: rows are claimed with SKIP LOCKED on
+    PostgreSQL, and a row younger than SWEEP_GRACE is left to the replica whose memory holds it.
+    A crash between confirm and mark, or a replica's memory backlog older than the grace, sends a
+    row twice: consumers dedupe by event_id."""
 
     def __init__(self, platform: Platform, factory: sessionmaker, publisher: ConfirmedPublisher,
                  service: str):
@@ -90,112 +95,143 @@ class Relay:
         self.factory = factory
         self.publisher = publisher
         self.service = service
+        self._pending: deque[dict] = deque()
+        self._held: set[str] = set()          # event ids in memory, not yet settled
+        self.wakeup: LightQueue = LightQueue(maxsize=1)
 
-    def relay_once(self, now: datetime | None = None) -> int:
-        """Relays one batch, every confirm in flight at once; returns how many rows were confirmed.
+    # ------------------------------------------------------------------ rows from this process's commits
+    def submit(self, rows: list[dict]) -> None:
+        self._pending.extend(rows)
+        self._held.update(r["event_id"] for r in rows)
+        try:
+            self.wakeup.put_nowait(True)
+        except Exception:  # noqa: BLE001 - already signalled
+            pass
+
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    def relay_pending(self) -> int:
+        """Publishes up to BATCH rows handed over in memory; returns how many were confirmed."""
+        if not self._pending:
+            return 0
+        rows = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
+        try:
+            return self._publish_and_mark(rows, datetime.now(timezone.utc))
+        finally:
+            self._held.difference_update(r["event_id"] for r in rows)
+
+    # ------------------------------------------------------------------ the sweep
+    def relay_once(self, now: datetime | None = None, grace: timedelta = timedelta(0)) -> int:
+        """Sweeps one batch of unsent rows not in memory: due retries, and rows older than `grace`.
 
         On PostgreSQL the batch stays row-locked (SKIP LOCKED) while it is published, so replicas
         share the table; on SQLite the read is committed first, so the process's one connection is
-        not held across the broker round trip (a crash in between only re-sends: consumers dedupe)."""
+        not held across the broker round trip."""
         table = self.platform.outbox
         now = now or datetime.now(timezone.utc)
-        sent = 0
         session = self.factory()
         try:
             rows = session.execute(
                 select(table.c.id, table.c.event_id, table.c.exchange, table.c.routing_key,
                        table.c.body, table.c.attempts)
                 .where(table.c.sent_at.is_(None),
-                       (table.c.next_attempt_at.is_(None)) | (table.c.next_attempt_at <= now))
+                       table.c.next_attempt_at.is_(None) & (table.c.created_at <= now - grace)
+                       | (table.c.next_attempt_at <= now))
                 .order_by(table.c.id).limit(BATCH).with_for_update(skip_locked=True)).all()
+            rows = [r._asdict() for r in rows if r.event_id not in self._held]
+            if not rows or session.get_bind().dialect.name == "sqlite":
+                session.commit()
             if not rows:
-                session.commit()
                 return 0
-            if session.get_bind().dialect.name == "sqlite":
-                session.commit()
-            try:
-                results = self.publisher.publish_batch(
-                    [(r.exchange, r.routing_key, r.body.encode("utf-8"), r.event_id) for r in rows])
-            except CONNECTION_ERRORS as exc:
-                results = {r.event_id: exc for r in rows}
-            confirmed_at = datetime.now(timezone.utc)
-            confirmed = [r.id for r in rows if results[r.event_id] is None]
-            if confirmed:
-                session.execute(update(table).where(table.c.id.in_(confirmed)).values(
-                    sent_at=confirmed_at, attempts=table.c.attempts + 1, last_error=None))
-            for row in rows:
-                exc = results[row.event_id]
-                if exc is None:
-                    continue
-                reason = type(exc).__name__
-                FAILED.labels(self.service, reason).inc()
-                log.warning("outbox %s %s not relayed: %s", row.exchange, row.routing_key, exc)
-                session.execute(update(table).where(table.c.id == row.id).values(
-                    attempts=row.attempts + 1, last_error=f"{reason}: {exc}"[:1000],
-                    next_attempt_at=now + backoff(row.attempts + 1)))
-            sent = len(confirmed)
-            session.commit()
+            return self._publish_and_mark(rows, now, session)
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
-        PUBLISHED.labels(self.service).inc(sent)
-        return sent
 
-    def drain(self) -> int:
+    def drain(self, grace: timedelta = timedelta(0)) -> int:
         total = 0
         while True:
-            sent = self.relay_once()
+            sent = self.relay_once(grace=grace)
             total += sent
             if sent < BATCH:
                 return total
 
+    # ------------------------------------------------------------------ publishing
+    def _publish_and_mark(self, rows: list[dict], now: datetime, session: Session | None = None) -> int:
+        try:
+            results = self.publisher.publish_batch(
+                [(r["exchange"], r["routing_key"], r["body"].encode("utf-8"), r["event_id"]) for r in rows])
+        except CONNECTION_ERRORS as exc:
+            results = {r["event_id"]: exc for r in rows}
+        confirmed_at = datetime.now(timezone.utc)
+        table = self.platform.outbox
+        confirmed = [r["event_id"] for r in rows if results[r["event_id"]] is None]
+        own = session is None
+        session = session or self.factory()
+        try:
+            if confirmed:
+                session.execute(update(table).where(table.c.event_id.in_(confirmed)).values(
+                    sent_at=confirmed_at, attempts=table.c.attempts + 1, last_error=None))
+            for row in rows:
+                exc = results[row["event_id"]]
+                if exc is None:
+                    continue
+                reason = type(exc).__name__
+                FAILED.labels(self.service, reason).inc()
+                log.warning("outbox %s %s not relayed: %s", row["exchange"], row["routing_key"], exc)
+                attempts = row.get("attempts", 0) + 1
+                session.execute(update(table).where(table.c.event_id == row["event_id"]).values(
+                    attempts=table.c.attempts + 1, last_error=f"{reason}: {exc}"[:1000],
+                    next_attempt_at=now + backoff(attempts)))
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            if own:
+                session.close()
+        PUBLISHED.labels(self.service).inc(len(confirmed))
+        return len(confirmed)
 
-class OutboxRelay(DependencyProvider):
-    """Runs the relay inside a service: woken right after each commit, and swept periodically."""
 
-    def __init__(self, platform: Platform):
-        self.platform = platform
-        self._running = False
+class RelayLoop:
+    """Runs a relay inside a service: what commits hand over at once, and a sweep every few seconds.
 
-    def setup(self):
-        settings = self.container.config["SETTINGS"]
+    The first sweep after start takes every unsent row (this process's predecessor may have died
+    with some); later sweeps leave rows younger than SWEEP_GRACE to the replica holding them."""
+
+    def __init__(self, relay: Relay, settings):
+        self.relay = relay
         self.settings = settings
-        engine = create_schema(settings.database_url, self.platform.metadata)
-        self.relay = Relay(self.platform, sessionmaker(bind=engine, expire_on_commit=False),
-                           ConfirmedPublisher(settings), settings.service)
+        self.running = False
 
-    def start(self):
-        self._running = True
-        self._thread = self.container.spawn_managed_thread(self._loop, identifier="outbox_relay")
-
-    def stop(self):
-        # Let the current batch finish so nothing confirmed is left unmarked.
-        self._running = False
-        _wake()
-        self._thread.wait()
-        self.relay.publisher.close()
-
-    def kill(self):
-        self._running = False
-        self._thread.kill()
-
-    def _loop(self):
+    def run(self) -> None:
+        self.running = True
         failures = 0
-        while self._running:
+        next_sweep = 0.0
+        grace = timedelta(0)
+        while self.running:
             try:
-                self.relay.drain()
+                self.relay.relay_pending()
+                if time.monotonic() >= next_sweep:
+                    self.relay.drain(grace)
+                    grace = SWEEP_GRACE
+                    with self.relay.factory() as session:
+                        BACKLOG.labels(self.settings.service).set(self.relay.platform.backlog(session))
+                    next_sweep = time.monotonic() + self.settings.outbox_sweep_seconds
                 failures = 0
-                with self.relay.factory() as session:
-                    BACKLOG.labels(self.settings.service).set(self.platform.backlog(session))
             except (SQLAlchemyError, *CONNECTION_ERRORS) as exc:
                 failures += 1
                 log.warning("outbox relay paused after error (%s): %s", failures, exc)
                 eventlet.sleep(reconnect_delay(failures, self.settings.reconnect_max_seconds))
                 continue
+            if self.relay.has_pending():
+                continue
             try:
-                _wakeup.get(timeout=min(self.settings.outbox_sweep_seconds, 3.0))
+                self.relay.wakeup.get(timeout=max(0.0, min(next_sweep - time.monotonic(), 3.0)))
             except Empty:
                 pass
             try:
@@ -203,5 +239,9 @@ class OutboxRelay(DependencyProvider):
             except CONNECTION_ERRORS:
                 pass                    # reconnects on its next batch
 
-    def get_dependency(self, worker_ctx):
-        return self.relay
+    def stop(self) -> None:
+        self.running = False
+        try:
+            self.relay.wakeup.put_nowait(True)
+        except Exception:  # noqa: BLE001 - already signalled
+            pass

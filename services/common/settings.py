@@ -22,16 +22,19 @@ class Settings:
     max_attempts: int           # deliveries of one message before it is dead-lettered
     confirm_timeout: float      # seconds to wait for the broker's publisher confirm
     outbox_sweep_seconds: float
-    prefetch: int
+    prefetch: int               # unacked messages per bus consumer: the most one batch can take
     sender_check: str           # "off", or "user_id": outside senders must prove who they are
     sender_superusers: tuple[str, ...]   # broker users allowed to send for any street/department
     reconnect_max_seconds: float = 2.0  # longest wait between attempts to reach a broker or database that is away
+    batch_max: int = 100        # messages a bus consumer handles in one transaction
+    workers: int = 10           # nameko's worker pool: batches, RPC calls and HTTP requests at once
+    escalation_sweep_seconds: float = 5.0   # how often dispatch looks for missed deadlines
 
     @property
     def nameko_config(self) -> dict:
         """nameko's own config, carrying these settings for our extensions under SETTINGS."""
         return {"AMQP_URI": self.amqp_uri, "WEB_SERVER_ADDRESS": self.web_address,
-                "max_workers": self.prefetch, "parent_calls_tracked": 10,
+                "max_workers": self.workers, "parent_calls_tracked": 10,
                 "rpc_exchange": self.name("nameko-rpc"), "SETTINGS": self}
 
     def name(self, bus_name: str) -> str:
@@ -56,8 +59,11 @@ def load_settings(service: str, env=os.environ) -> Settings:
         max_attempts=int(env.get("MAX_DELIVERY_ATTEMPTS", "5")),
         confirm_timeout=float(env.get("CONFIRM_TIMEOUT_SECONDS", "5")),
         outbox_sweep_seconds=float(env.get("OUTBOX_SWEEP_SECONDS", "2")),
-        prefetch=int(env.get("PREFETCH", "10")),
+        prefetch=int(env.get("PREFETCH", "200")),
         sender_check=env.get("SENDER_CHECK", "off"),
         sender_superusers=tuple(u for u in env.get("SENDER_SUPERUSERS", "").split(",") if u),
         reconnect_max_seconds=float(env.get("RECONNECT_MAX_SECONDS", "2")),
+        batch_max=int(env.get("BATCH_MAX", "100")),
+        workers=int(env.get("WORKERS", "10")),
+        escalation_sweep_seconds=float(env.get("ESCALATION_SWEEP_SECONDS", "5")),
     )

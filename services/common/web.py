@@ -10,12 +10,15 @@ from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
+from services.common.errors import errors_of, http_status
 from services.common.events import MAX_BODY_BYTES, ContractError, FieldError, parse
 
 log = logging.getLogger(__name__)
 
 
 class HttpError(Exception):
+    """An answer only HTTP gives (413, 415, 400 for bytes that are not JSON, 404 for a route's own lookups)."""
+
     def __init__(self, status: int, message: str, errors: tuple[FieldError, ...] = ()):
         super().__init__(message)
         self.status = status
@@ -52,7 +55,8 @@ def read_json(request, model):
 
 
 def json_api(fn: Callable) -> Callable:
-    """Turns HttpError and contract errors into JSON 4xx, and anything unexpected into a JSON 500."""
+    """JSON in and out: a refusal answers its status from the error table (services/common/errors.py)
+    with the field errors, HttpError its own, and anything unexpected a JSON 500 without a traceback."""
 
     @functools.wraps(fn)
     def wrapper(self, request, *args, **kwargs):
@@ -61,9 +65,14 @@ def json_api(fn: Callable) -> Callable:
             return json_response(status, body)
         except HttpError as exc:
             return json_response(exc.status, error_body(exc.message, exc.errors))
-        except ContractError as exc:
-            return json_response(422, error_body("invalid request", exc.errors))
-        except Exception:  # noqa: BLE001 - logged with its traceback; the caller gets no traceback
+        except Exception as exc:  # noqa: BLE001 - a fault is logged with its traceback; the caller gets none
+            status = http_status(exc)
+            if status is not None:
+                response = json_response(status, error_body(str(exc) if not isinstance(exc, ContractError)
+                                                            else "invalid request", errors_of(exc)))
+                if getattr(exc, "retry_after", None) is not None:
+                    response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+                return response
             log.exception("unexpected error serving %s %s", request.method, request.path)
             return json_response(500, error_body("internal error; the operator has the details"))
 

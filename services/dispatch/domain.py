@@ -9,10 +9,13 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from services.common.errors import Conflict
 from services.common.events import (AllCheckedIn, AllCompleted, Arrive, CalloutArrived, CalloutCheckedIn,
                                     CalloutCompleted, CalloutIssued, CalloutReturned, CheckIn, Complete,
-                                    DepartmentReport, Deadlines, FieldError, IssueReason, Place, Return)
-from services.common.reference import UrgencyLevel
+                                    DepartmentReport, Deadlines, FieldError, IssueReason, Place, Return,
+                                    WhistleLocated, WhistleRaised)
+from services.common.reference import ReferenceData, UrgencyLevel
+from services.dispatch.areas import AreaMap, Located
 from services.dispatch.deadlines import IsWorkday, deadlines_for
 from services.dispatch.matrix import Matrix
 
@@ -24,12 +27,15 @@ STEP_OF = {"checkin": ("check_in",), "arrival": ("arrival",), "completion": ("co
            "return": ("check_in", "arrival", "completion")}
 
 
-class IllegalStep(ValueError):
+class IllegalStep(Conflict):
     """A step the call-out's state, its ownership or the case does not allow; changes nothing."""
 
     def __init__(self, field: str, message: str):
-        self.errors = (FieldError(field=field, message=message),)
-        super().__init__(message)
+        super().__init__((FieldError(field=field, message=message),))
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return self.errors[0].message
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,46 @@ class Callout:
     returned_at: datetime | None = None
     requests: tuple[str, ...] = ()     # "<action>:<request_id>" already applied, for safe retries
     position: int = 0                  # order of issue within the whistle (lead first)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A whistle's case as dispatch opens it: located (with its announcement), or waiting for arbitration."""
+
+    case: Case
+    located: WhistleLocated | None = None
+    arbitration: tuple[str, tuple[str, ...]] | None = None    # (reason, the grids claiming the place)
+
+
+def open_case(event: WhistleRaised, matrix: Matrix, reference: ReferenceData, areas: AreaMap | None,
+              now: datetime) -> Opened:
+    """Where the whistle is and whose patch that makes it.
+
+    With coordinates and a map, the responsibility map decides the grid, community and street (and
+    so who chases it); a place no grid owns, or several claim, waits for arbitration. Without
+    coordinates, the grid the street gave (if any) stands."""
+    if not matrix.knows(event.category):
+        raise IllegalStep("category", f"no responsibility matrix row for {event.category!r}")
+    community = grid = None
+    street, method, where = event.street_code, "given", None
+    if areas is not None and event.place.lon is not None and event.place.lat is not None:
+        where, method = areas.locate(event.place.lon, event.place.lat), "map"
+        if isinstance(where, Located):
+            grid, community, street = where.grid_code, where.community_code, where.street_code
+    elif event.grid_code:
+        grid = event.grid_code
+        community = (reference.street_of_grid(grid) or (None, None))[1]
+    locating = where is not None and not isinstance(where, Located)
+    case = Case(whistle_id=event.whistle_id, street_code=street, community_code=community, grid_code=grid,
+                category=event.category, urgency=event.urgency, place=event.place,
+                description=event.description, raised_at=event.raised_at, matrix_version=matrix.version,
+                round=1, status="locating" if locating else "active")
+    if locating:
+        reason = "unowned_place" if where.reason == "unowned" else "disputed_place"
+        return Opened(case, arbitration=(reason, where.candidates))
+    return Opened(case, located=WhistleLocated(whistle_id=case.whistle_id, street_code=case.street_code,
+                                               community_code=community, grid_code=grid, method=method,
+                                               occurred_at=now))
 
 
 def issue(case: Case, matrix: Matrix, level: UrgencyLevel, is_workday: IsWorkday, now: datetime,

@@ -2,93 +2,51 @@
 from __future__ import annotations
 
 import logging
-import os
-from datetime import datetime, timezone
 
-import eventlet
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.web.handlers import http
 from prometheus_client import Counter
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import sessionmaker
 
-from services.common.consumer import Rejected, consume
-from services.common.db import create_schema
+from services.common.consumer import consume
+from services.common.errors import REFUSALS
 from services.common.events import (CHECKINS, EVENTS, REPORTS, AddDepartment, ContractError,
-                                    DecideArbitration, FieldError, ReportOutcome, WhistleClosed,
+                                    DecideArbitration, DepartmentReport, FieldError, ReportOutcome, WhistleClosed,
                                     WhistleRaised, WhistleReopened, WhistleSentBack, parse)
+from services.common.periodic import every
 from services.common.reference import load_reference
-from services.common.outbox import OutboxRelay
+from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api, read_json
+from services.dispatch import handlers
+from services.dispatch import repository as repo
 from services.dispatch.areas import load_area_map
 from services.dispatch.deadlines import chinese_workdays
 from services.dispatch.domain import IllegalStep, department_in_routing_key
-from services.dispatch.handlers import Dispatcher
 from services.dispatch.orm import metadata, platform
+from services.dispatch.rules import Rules
 
 log = logging.getLogger(__name__)
 FIRED = Counter("chuishao_dispatch_escalations_fired_total",
                 "Escalations this dispatch process emitted (replicas share the work)")
 SWEEPS = Counter("chuishao_dispatch_sweeps_total", "Deadline sweeps this dispatch process ran")
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
+_rules: list[Rules] = []
 
 
-_dispatchers: dict[str, Dispatcher] = {}
+def process_rules() -> Rules:
+    """One Rules per process, built from the reference data on first use."""
+    if not _rules:
+        reference = load_reference()
+        _rules.append(Rules(reference, chinese_workdays(), load_area_map(reference)))
+    return _rules[0]
 
 
-def build_dispatcher(settings) -> Dispatcher:
-    """One Dispatcher per process and database: the entrypoints and the sweeper share it."""
-    if settings.database_url in _dispatchers:
-        return _dispatchers[settings.database_url]
-    engine = create_schema(settings.database_url, metadata)
-    reference = load_reference()
-    dispatcher = Dispatcher(sessionmaker(bind=engine, expire_on_commit=False), reference,
-                            chinese_workdays(), load_area_map(reference))
-    dispatcher.store_matrix(now())
-    _dispatchers[settings.database_url] = dispatcher
-    return dispatcher
-
-
-class DispatcherProvider(DependencyProvider):
+class RulesProvider(DependencyProvider):
     def setup(self):
-        self.dispatcher = build_dispatcher(self.container.config["SETTINGS"])
+        self.rules = process_rules()
 
     def get_dependency(self, worker_ctx):
-        return self.dispatcher
-
-
-class DeadlineSweeper(DependencyProvider):
-    """Escalates overdue steps every few seconds; deadlines live in the database, so a restart loses none."""
-
-    def setup(self):
-        self.interval = float(os.environ.get("ESCALATION_SWEEP_SECONDS", "5"))
-        self.dispatcher = build_dispatcher(self.container.config["SETTINGS"])
-        self._running = False
-
-    def start(self):
-        self._running = True
-        self._thread = self.container.spawn_managed_thread(self._loop, identifier="deadline_sweeper")
-
-    def stop(self):
-        self._running = False
-        self._thread.kill()
-
-    def _loop(self):
-        while self._running:
-            try:
-                while True:
-                    fired = self.dispatcher.sweep(now())
-                    SWEEPS.inc()
-                    FIRED.inc(fired)
-                    if not fired:
-                        break
-            except SQLAlchemyError as exc:
-                log.warning("deadline sweep failed, will retry: %s", exc)
-            eventlet.sleep(self.interval)
+        return self.rules
 
 
 def verify_department(report, routing_key: str) -> tuple[FieldError, ...]:
@@ -115,120 +73,131 @@ def _parse(model, request):
         raise IllegalStep(exc.errors[0].field, str(exc)) from None
 
 
+REPORT_QUEUES = {"checkin": "dispatch.checkins", "arrival": "dispatch.arrivals",
+                 "completion": "dispatch.completions", "return": "dispatch.returns"}
+
+
+def report_consumer(action: str):
+    """The bus entrypoint of one department action: `<action>.<department>` on `checkins`."""
+    return consume(REPORT_QUEUES[action], [(CHECKINS, f"{action}.*")], REPORTS[action],
+                   outcome=rejected_report(action), verify=verify_department, sender="dept")
+
+
 class DispatchService(OpsEndpoints):
     name = "dispatch"
-    dispatcher = DispatcherProvider()
-    sweeper = DeadlineSweeper()
-    relay = OutboxRelay(platform)
+    store = Store(platform)
+    rules = RulesProvider()
+
+    # ------------------------------------------------------------------ use cases, whatever the channel
+    def _run(self, use_case, *args):
+        with self.store.unit_of_work() as uow:
+            return use_case(uow, self.rules, *args)
+
+    def _read(self, query, *args):
+        with self.store.unit_of_work() as uow:
+            return query(uow.session, *args)
+
+    def _report(self, report: DepartmentReport) -> dict:
+        return self._run(handlers.report, report).model_dump(mode="json")
 
     # ------------------------------------------------------------------ events from the whistle service
     @consume("dispatch.whistles", [(EVENTS, "whistle.raised")], (WhistleRaised,))
-    def on_whistle_raised(self, event: WhistleRaised):
-        try:
-            self.dispatcher.on_whistle_raised(event, now(), "dispatch.whistles")
-        except IllegalStep as exc:
-            raise Rejected(str(exc), exc.errors) from None
+    def on_whistle_raised(self, uow, event: WhistleRaised):
+        handlers.on_whistle_raised(uow, self.rules, event)
 
     @consume("dispatch.rounds", [(EVENTS, "whistle.sent_back"), (EVENTS, "whistle.reopened"),
                                  (EVENTS, "whistle.closed")], (WhistleSentBack, WhistleReopened, WhistleClosed))
-    def on_whistle_round(self, event):
-        try:
-            if isinstance(event, WhistleClosed):
-                self.dispatcher.on_whistle_closed(event, now(), "dispatch.rounds")
-            else:
-                self.dispatcher.new_round(event, now(), "dispatch.rounds")
-        except IllegalStep as exc:
-            raise Rejected(str(exc), exc.errors) from None
+    def on_whistle_round(self, uow, event):
+        if isinstance(event, WhistleClosed):
+            handlers.on_whistle_closed(uow, event)
+        else:
+            handlers.new_round(uow, self.rules, event)
 
     # ------------------------------------------------------------------ department reports over the bus
-    def _report(self, report):
-        try:
-            self.dispatcher.report(report, now())
-        except IllegalStep as exc:
-            raise Rejected(str(exc), exc.errors) from None
+    @report_consumer("checkin")
+    def on_check_in(self, uow, report):
+        handlers.report(uow, self.rules, report)
 
-    @consume("dispatch.checkins", [(CHECKINS, "checkin.*")], REPORTS["checkin"],
-             outcome=rejected_report("checkin"), verify=verify_department, sender="dept")
-    def on_check_in(self, report):
-        self._report(report)
+    @report_consumer("arrival")
+    def on_arrival(self, uow, report):
+        handlers.report(uow, self.rules, report)
 
-    @consume("dispatch.arrivals", [(CHECKINS, "arrival.*")], REPORTS["arrival"],
-             outcome=rejected_report("arrival"), verify=verify_department, sender="dept")
-    def on_arrival(self, report):
-        self._report(report)
+    @report_consumer("completion")
+    def on_completion(self, uow, report):
+        handlers.report(uow, self.rules, report)
 
-    @consume("dispatch.completions", [(CHECKINS, "completion.*")], REPORTS["completion"],
-             outcome=rejected_report("completion"), verify=verify_department, sender="dept")
-    def on_completion(self, report):
-        self._report(report)
+    @report_consumer("return")
+    def on_return(self, uow, report):
+        handlers.report(uow, self.rules, report)
 
-    @consume("dispatch.returns", [(CHECKINS, "return.*")], REPORTS["return"],
-             outcome=rejected_report("return"), verify=verify_department, sender="dept")
-    def on_return(self, report):
-        self._report(report)
+    # ------------------------------------------------------------------ the deadline sweep
+    @every("escalation_sweep_seconds")
+    def sweep_deadlines(self):
+        """Escalates overdue steps; deadlines live in the database, so a restart loses none."""
+        while True:
+            fired = self._run(handlers.sweep)
+            SWEEPS.inc()
+            FIRED.inc(fired)
+            if not fired:
+                return
 
     # ------------------------------------------------------------------ RPC
-    @rpc(expected_exceptions=(IllegalStep,))
+    @rpc(expected_exceptions=REFUSALS)
     def check_in(self, request: dict) -> dict:
         return self.report("checkin", request)
 
-    @rpc(expected_exceptions=(IllegalStep,))
+    @rpc(expected_exceptions=REFUSALS)
     def report(self, action: str, request: dict) -> dict:
         """A department report: action is checkin, arrival, completion or return."""
         if action not in REPORTS:
             raise IllegalStep("action", f"unknown action {action!r}; use one of {', '.join(REPORTS)}")
-        return self.dispatcher.report(_parse(REPORTS[action], request), now()).model_dump(mode="json")
+        return self._report(_parse(REPORTS[action], request))
 
-    @rpc(expected_exceptions=(IllegalStep,))
+    @rpc(expected_exceptions=REFUSALS)
     def add_department(self, request: dict) -> dict:
-        callout_id = self.dispatcher.add_department(_parse(AddDepartment, request), now())
-        return {"callout_id": callout_id}
+        return {"callout_id": self._run(handlers.add_department, _parse(AddDepartment, request))}
 
-    @rpc(expected_exceptions=(IllegalStep,))
+    @rpc(expected_exceptions=REFUSALS)
     def decide_arbitration(self, request: dict) -> dict:
-        return self.dispatcher.decide_arbitration(_parse(DecideArbitration, request), now())
+        return self._run(handlers.decide_arbitration, _parse(DecideArbitration, request))
 
     @rpc
     def callouts_of(self, whistle_id: str) -> list[dict]:
-        return self.dispatcher.callouts_of(whistle_id)
+        return self._read(handlers.callouts_of, whistle_id)
 
     @rpc
     def case_of(self, whistle_id: str) -> dict | None:
-        return self.dispatcher.case_of(whistle_id)
+        return self._read(repo.case_dict, whistle_id)
 
     @rpc
     def open_arbitrations(self) -> list[dict]:
-        return self.dispatcher.open_arbitrations()
+        return self._read(repo.open_arbitrations)
+
+    def _overdue(self) -> list[dict]:
+        with self.store.unit_of_work() as uow:
+            return repo.overdue(uow.session, uow.now)
 
     @rpc
     def overdue(self) -> list[dict]:
-        return self.dispatcher.overdue(now())
+        return self._overdue()
 
     # ------------------------------------------------------------------ HTTP
     @http("GET", "/api/v1/whistles/<string:whistle_id>/callouts")
     @json_api
     def http_callouts(self, request, whistle_id):
-        return 200, {"whistle_id": whistle_id, "callouts": self.dispatcher.callouts_of(whistle_id)}
+        return 200, {"whistle_id": whistle_id, "callouts": self._read(handlers.callouts_of, whistle_id)}
 
     @http("POST", "/api/v1/reports/<string:action>")
     @json_api
     def http_report(self, request, action):
         if action not in REPORTS:
             raise HttpError(404, f"unknown action {action!r}; use one of {', '.join(REPORTS)}")
-        report = read_json(request, REPORTS[action])
-        try:
-            return 200, self.dispatcher.report(report, now()).model_dump(mode="json")
-        except IllegalStep as exc:
-            raise HttpError(409, str(exc), exc.errors) from None
+        return 200, self._report(read_json(request, REPORTS[action]))
 
     @http("POST", "/api/v1/checkins")
     @json_api
     def http_check_in(self, request):
-        report = read_json(request, REPORTS["checkin"])
-        try:
-            return 200, self.dispatcher.report(report, now()).model_dump(mode="json")
-        except IllegalStep as exc:
-            raise HttpError(409, str(exc), exc.errors) from None
+        return 200, self._report(read_json(request, REPORTS["checkin"]))
 
     @http("POST", "/api/v1/whistles/<string:whistle_id>/departments")
     @json_api
@@ -236,15 +205,12 @@ class DispatchService(OpsEndpoints):
         command = read_json(request, AddDepartment)
         if command.whistle_id != whistle_id:
             raise HttpError(422, "whistle_id in the body differs from the path")
-        try:
-            return 201, {"callout_id": self.dispatcher.add_department(command, now())}
-        except IllegalStep as exc:
-            raise HttpError(409, str(exc), exc.errors) from None
+        return 201, {"callout_id": self._run(handlers.add_department, command)}
 
     @http("GET", "/api/v1/arbitrations")
     @json_api
     def http_arbitrations(self, request):
-        return 200, {"arbitrations": self.dispatcher.open_arbitrations()}
+        return 200, {"arbitrations": self._read(repo.open_arbitrations)}
 
     @http("POST", "/api/v1/arbitrations/<string:arbitration_id>/decision")
     @json_api
@@ -252,15 +218,12 @@ class DispatchService(OpsEndpoints):
         command = read_json(request, DecideArbitration)
         if command.arbitration_id != arbitration_id:
             raise HttpError(422, "arbitration_id in the body differs from the path")
-        try:
-            return 200, self.dispatcher.decide_arbitration(command, now())
-        except IllegalStep as exc:
-            raise HttpError(409, str(exc), exc.errors) from None
+        return 200, self._run(handlers.decide_arbitration, command)
 
     @http("GET", "/api/v1/overdue")
     @json_api
     def http_overdue(self, request):
-        return 200, {"overdue": self.dispatcher.overdue(now())}
+        return 200, {"overdue": self._overdue()}
 
 
 SERVICE = DispatchService
@@ -268,6 +231,13 @@ SERVICE = DispatchService
 
 def prepare(settings) -> None:
     """Creates the database, records the matrix version, and declares every department's queue."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy.orm import Session
+
     from services.common.broker import declare_topology
-    build_dispatcher(settings)
+    from services.common.db import create_schema
+    engine = create_schema(settings.database_url, metadata)
+    with Session(engine) as session, session.begin():
+        repo.store_matrix(session, process_rules().matrix, datetime.now(timezone.utc))
     declare_topology(settings, load_reference())

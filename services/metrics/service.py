@@ -1,24 +1,23 @@
 """The metrics service's nameko entrypoints: every event in, /metrics out for Prometheus."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from nameko.extensions import DependencyProvider
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session
 
 from services.common.consumer import consume
-from services.common.db import Database, create_schema
+from services.common.db import create_schema
 from services.common.events import (CALLOUTS, EVENTS, AllCheckedIn, ArbitrationOpened, CalloutArrived,
                                     CalloutCheckedIn, CalloutCompleted, CalloutEscalated, CalloutIssued,
                                     CalloutReturned, FollowUpRecorded, TeamAssembled, WhistleClosed,
                                     WhistleRaised)
+from services.common.uow import Store
+from services.common.web import OpsEndpoints
+from services.metrics import handlers
+from services.metrics.orm import metadata, platform
 
 CONSUMED_EVENTS = (WhistleRaised, CalloutIssued, CalloutCheckedIn, AllCheckedIn, TeamAssembled, CalloutArrived,
                    CalloutCompleted, CalloutReturned, CalloutEscalated, ArbitrationOpened, WhistleClosed,
                    FollowUpRecorded)
-from services.common.web import OpsEndpoints
-from services.metrics import handlers
-from services.metrics.orm import metadata
 
 
 class ReplayOnStart(DependencyProvider):
@@ -29,20 +28,20 @@ class ReplayOnStart(DependencyProvider):
 
     def setup(self):
         engine = create_schema(self.container.config["SETTINGS"].database_url, metadata)
-        handlers.replay_facts(sessionmaker(bind=engine))
+        with Session(engine) as session:
+            handlers.replay_facts(session)
 
 
 class MetricsService(OpsEndpoints):
     name = "metrics"
-    db = Database(metadata)
+    store = Store(platform, relay=False)
     replay = ReplayOnStart()
 
     @consume("metrics.events", [(CALLOUTS, "callout.#"), *((EVENTS, e.event_type) for e in CONSUMED_EVENTS
                                                            if e is not CalloutIssued)],
              CONSUMED_EVENTS)
-    def on_event(self, event):
-        for observe in handlers.record(self.db, event, datetime.now(timezone.utc)):
-            observe()
+    def on_event(self, uow, event):
+        handlers.record(uow, event)
 
 
 SERVICE = MetricsService

@@ -2,75 +2,65 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session
 
-from services.common.db import unit_of_work
 from services.common.events import CalloutIssued, TeamAssembled, TeamMember
 from services.common.reference import ReferenceData
+from services.common.uow import UnitOfWork
 from services.roster.domain import NoTeam, Officer, assemble_team, shift_at
-from services.roster.orm import officers, platform, teams
-
-CALLOUT_CONSUMER = "roster.callouts"
+from services.roster.orm import officers, teams
 
 
-def load_officers(factory: sessionmaker, reference: ReferenceData) -> int:
+def load_officers(session: Session, reference: ReferenceData) -> int:
     """Makes the officers table match the reference data; returns how many officers it holds."""
-    with unit_of_work(factory) as session:
-        session.execute(delete(officers))
-        for o in reference.officers:
-            session.execute(insert(officers).values(code=o.code, name=o.name, department_code=o.department,
-                                                    shifts=list(o.shifts), team_lead=o.team_lead))
-        return len(reference.officers)
+    session.execute(delete(officers))
+    for o in reference.officers:
+        session.execute(insert(officers).values(code=o.code, name=o.name, department_code=o.department,
+                                                shifts=list(o.shifts), team_lead=o.team_lead))
+    return len(reference.officers)
 
 
 def _member(officer: Officer) -> TeamMember:
     return TeamMember(officer_code=officer.code, name=officer.name, department_code=officer.department_code)
 
 
-def on_callout(factory: sessionmaker, event: CalloutIssued, now: datetime) -> TeamAssembled | None:
+def on_callout(uow: UnitOfWork, event: CalloutIssued) -> TeamAssembled | None:
     """Assembles the whistle's joint team when its lead call-out needs joint enforcement."""
-    with unit_of_work(factory) as session:
-        if not platform.first_time(session, CALLOUT_CONSUMER, event.event_id, now):
-            return None
-        if not event.joint_enforcement or event.role != "lead":
-            return None
-        if session.execute(select(teams.c.team_id).where(teams.c.whistle_id == event.whistle_id)).first():
-            return None
-        rows = session.execute(select(officers).where(
-            officers.c.department_code.in_(event.departments))).all()
-        pool = [Officer(r.code, r.name, r.department_code, tuple(r.shifts), r.team_lead) for r in rows]
-        shift = shift_at(now)
-        try:
-            team = assemble_team(event.departments, pool, shift)
-        except NoTeam:
-            team = None
-        if team is None:
-            assembled = TeamAssembled(
-                team_id=str(uuid.uuid4()), whistle_id=event.whistle_id, street_code=event.street_code,
-                category=event.category, lead=TeamMember(officer_code="-", name="(nobody on duty)",
-                                                         department_code=event.department_code),
-                members=(), gaps=event.departments, occurred_at=now)
-        else:
-            assembled = TeamAssembled(
-                team_id=str(uuid.uuid4()), whistle_id=event.whistle_id, street_code=event.street_code,
-                category=event.category, lead=_member(team.lead),
-                members=tuple(_member(m) for m in team.members), gaps=team.gaps, occurred_at=now)
-        session.execute(insert(teams).values(
-            team_id=assembled.team_id, whistle_id=event.whistle_id, lead_officer=assembled.lead.officer_code,
-            members=[m.model_dump() for m in assembled.members], gaps=list(assembled.gaps),
-            assembled_at=now))
-        platform.stage(session, assembled)
-        return assembled
+    session, now = uow.session, uow.now
+    if not event.joint_enforcement or event.role != "lead":
+        return None
+    if session.execute(select(teams.c.team_id).where(teams.c.whistle_id == event.whistle_id)).first():
+        return None
+    rows = session.execute(select(officers).where(officers.c.department_code.in_(event.departments))).all()
+    pool = [Officer(r.code, r.name, r.department_code, tuple(r.shifts), r.team_lead) for r in rows]
+    try:
+        team = assemble_team(event.departments, pool, shift_at(now))
+    except NoTeam:
+        team = None
+    if team is None:
+        assembled = TeamAssembled(
+            team_id=str(uuid.uuid4()), whistle_id=event.whistle_id, street_code=event.street_code,
+            category=event.category, lead=TeamMember(officer_code="-", name="(nobody on duty)",
+                                                     department_code=event.department_code),
+            members=(), gaps=event.departments, occurred_at=now)
+    else:
+        assembled = TeamAssembled(
+            team_id=str(uuid.uuid4()), whistle_id=event.whistle_id, street_code=event.street_code,
+            category=event.category, lead=_member(team.lead),
+            members=tuple(_member(m) for m in team.members), gaps=team.gaps, occurred_at=now)
+    session.execute(insert(teams).values(
+        team_id=assembled.team_id, whistle_id=event.whistle_id, lead_officer=assembled.lead.officer_code,
+        members=[m.model_dump() for m in assembled.members], gaps=list(assembled.gaps), assembled_at=now))
+    uow.emit(assembled)
+    return assembled
 
 
-def team_of(factory: sessionmaker, whistle_id: str) -> dict | None:
-    with unit_of_work(factory) as session:
-        row = session.execute(select(teams).where(teams.c.whistle_id == whistle_id)).first()
-        if row is None:
-            return None
-        data = dict(row._mapping)
-        data["assembled_at"] = data["assembled_at"].isoformat()
-        return data
+def team_of(session: Session, whistle_id: str) -> dict | None:
+    row = session.execute(select(teams).where(teams.c.whistle_id == whistle_id)).first()
+    if row is None:
+        return None
+    data = dict(row._mapping)
+    data["assembled_at"] = data["assembled_at"].isoformat()
+    return data

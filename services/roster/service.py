@@ -1,15 +1,12 @@
 """The roster service's nameko entrypoints: joint teams for call-outs that need joint enforcement."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from nameko.rpc import rpc
 from nameko.web.handlers import http
 
 from services.common.consumer import consume
-from services.common.db import Database
 from services.common.events import CALLOUTS, CalloutIssued
-from services.common.outbox import OutboxRelay
+from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api
 from services.roster import handlers
 from services.roster.orm import metadata, platform
@@ -17,21 +14,24 @@ from services.roster.orm import metadata, platform
 
 class RosterService(OpsEndpoints):
     name = "roster"
-    db = Database(metadata)
-    relay = OutboxRelay(platform)
+    store = Store(platform)
 
     @consume("roster.callouts", [(CALLOUTS, "callout.#")], (CalloutIssued,))
-    def on_callout_issued(self, event: CalloutIssued):
-        handlers.on_callout(self.db, event, datetime.now(timezone.utc))
+    def on_callout_issued(self, uow, event: CalloutIssued):
+        handlers.on_callout(uow, event)
+
+    def _team(self, whistle_id: str) -> dict | None:
+        with self.store.unit_of_work() as uow:
+            return handlers.team_of(uow.session, whistle_id)
 
     @rpc
     def team_of(self, whistle_id: str) -> dict | None:
-        return handlers.team_of(self.db, whistle_id)
+        return self._team(whistle_id)
 
     @http("GET", "/api/v1/whistles/<string:whistle_id>/team")
     @json_api
     def http_team(self, request, whistle_id):
-        team = handlers.team_of(self.db, whistle_id)
+        team = self._team(whistle_id)
         if team is None:
             raise HttpError(404, f"no joint team for whistle {whistle_id}")
         return 200, team
@@ -42,9 +42,10 @@ SERVICE = RosterService
 
 def prepare(settings) -> None:
     """Creates the database and loads the officers from the reference data."""
-    from sqlalchemy.orm import sessionmaker
+    from sqlalchemy.orm import Session
 
     from services.common.db import create_schema
     from services.common.reference import load_reference
     engine = create_schema(settings.database_url, metadata)
-    handlers.load_officers(sessionmaker(bind=engine), load_reference())
+    with Session(engine) as session, session.begin():
+        handlers.load_officers(session, load_reference())

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Iterable
 
+from services.common.errors import Conflict, Invalid, NotFound
 from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened,
                                     ArbitrationOverdue, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
                                     CalloutEscalated, CalloutIssued, CalloutReturned, CalloutStep, CloseWhistle,
@@ -26,33 +27,19 @@ NOT_OPEN = ("closed", "linked")                               # never joined by 
 PLACE_DISPUTES = ("unowned_place", "disputed_place")
 
 
-class Refused(ValueError):
-    """A request the rules refuse; names every problem, field by field, and changes nothing."""
-
-    what = "refused"
-
-    def __init__(self, errors: Iterable[FieldError]):
-        self.errors = tuple(errors)
-        super().__init__(f"{self.what}: " + "; ".join(f"{e.field}: {e.message}" for e in self.errors))
-
-    @classmethod
-    def one(cls, field_name: str, message: str) -> "Refused":
-        return cls((FieldError(field=field_name, message=message),))
-
-
-class InvalidWhistle(Refused):
+class InvalidWhistle(Invalid):
     what = "invalid whistle"
 
 
-class InvalidRequest(Refused):
+class InvalidRequest(Invalid):
     what = "invalid request"
 
 
-class NoSuchWhistle(Refused):
+class NoSuchWhistle(NotFound):
     what = "no such whistle"
 
 
-class IllegalAction(Refused):
+class IllegalAction(Conflict):
     """The whistle's status or owner does not allow this now (HTTP 409)."""
 
     what = "not allowed"

@@ -1,4 +1,7 @@
-"""Whistle use cases: raise (idempotent, or linked to an open duplicate), progress, closure, send-back, reads."""
+"""Whistle use cases: raise (idempotent, or linked to an open duplicate), progress, closure, send-back, reads.
+
+Each takes the unit of work it runs in (services/common/uow.py): reads and writes go through
+`uow.session`, events through `uow.emit`, and the clock's reading is `uow.now`."""
 from __future__ import annotations
 
 import uuid
@@ -6,21 +9,18 @@ import zlib
 from datetime import datetime
 
 from sqlalchemy import insert, select, text, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from services.common.consumer import Rejected
-from services.common.db import is_postgres, unit_of_work
+from services.common.db import is_postgres
 from services.common.events import (CloseWhistle, Event, FollowUp, RaiseWhistle, SendBack, WhistleLinked,
                                     WhistleOutcome, WhistleRaised, iso)
 from services.common.geo import bounding_box
 from services.common.reference import ReferenceData
+from services.common.uow import UnitOfWork
 from services.whistle import domain
 from services.whistle.domain import (NOT_OPEN, Candidate, InvalidWhistle, NoSuchWhistle, TimelineEntry,
                                      WhistleState, check_against_reference, duplicate_of)
-from services.whistle.orm import platform, timeline, whistles
-
-PROGRESS_CONSUMER = "whistle.progress"
+from services.whistle.orm import timeline, whistles
 
 
 def _add_line(session: Session, whistle_id: str, entry: TimelineEntry, event_id: str | None = None) -> None:
@@ -46,32 +46,29 @@ def _open_duplicate(session: Session, command: RaiseWhistle, radius_m: float) ->
     return duplicate_of(command.category, lon, lat, (Candidate(*row) for row in rows), radius_m)
 
 
-def raise_whistle(factory: sessionmaker, reference: ReferenceData, command: RaiseWhistle,
-                  now: datetime) -> WhistleOutcome:
-    """Stores a new whistle and announces it; links it to an open one close by instead; answers retries."""
+def raise_whistle(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle) -> WhistleOutcome:
+    """Stores a new whistle and announces it; links it to an open one close by instead; answers retries.
+
+    Two requests with one request_id at the same moment: one wins the unique key, the other's unit
+    of work fails with IntegrityError, and run again (a retry, or the bus's redelivery) it answers
+    `repeated`."""
     errors = check_against_reference(command, reference)
     if errors:
         raise InvalidWhistle(errors)
-    for _ in range(2):  # a concurrent twin of this request may win the unique key: then read its result
-        try:
-            with unit_of_work(factory) as session:
-                existing = session.execute(select(whistles.c.id, whistles.c.linked_to).where(
-                    whistles.c.street_code == command.street_code,
-                    whistles.c.request_id == command.request_id)).first()
-                if existing:
-                    outcome = WhistleOutcome(request_id=command.request_id, street_code=command.street_code,
-                                             outcome="raised", whistle_id=existing.id,
-                                             linked_to=existing.linked_to, repeated=True, occurred_at=now)
-                    platform.stage(session, outcome)
-                    return outcome
-                return _store_new(session, reference, command, now)
-        except IntegrityError:
-            continue
-    raise RuntimeError(f"request {command.request_id} neither stored nor found")
+    session, now = uow.session, uow.now
+    existing = session.execute(select(whistles.c.id, whistles.c.linked_to).where(
+        whistles.c.street_code == command.street_code, whistles.c.request_id == command.request_id)).first()
+    if existing:
+        outcome = WhistleOutcome(request_id=command.request_id, street_code=command.street_code,
+                                 outcome="raised", whistle_id=existing.id, linked_to=existing.linked_to,
+                                 repeated=True, occurred_at=now)
+        uow.emit(outcome)
+        return outcome
+    return _store_new(uow, reference, command)
 
 
-def _store_new(session: Session, reference: ReferenceData, command: RaiseWhistle,
-               now: datetime) -> WhistleOutcome:
+def _store_new(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle) -> WhistleOutcome:
+    session, now = uow.session, uow.now
     whistle_id = str(uuid.uuid4())
     duplicate = _open_duplicate(session, command, reference.duplicate_radius_m)
     linked_to, metres = duplicate if duplicate else (None, None)
@@ -89,7 +86,7 @@ def _store_new(session: Session, reference: ReferenceData, command: RaiseWhistle
             now, raised.event_type, command.reported_by,
             f"{command.street_code} raised a {command.urgency} whistle: {command.category}",
             {"source": command.source, "request_id": command.request_id}), raised.event_id)
-        platform.stage(session, raised)
+        uow.emit(raised)
     else:
         # no WhistleRaised: dispatch must not call the departments a second time
         linked = WhistleLinked(whistle_id=whistle_id, linked_to=linked_to, street_code=command.street_code,
@@ -106,10 +103,10 @@ def _store_new(session: Session, reference: ReferenceData, command: RaiseWhistle
             f"{linked.distance_m:.0f} m away)",
             {"whistle_id": whistle_id, "source": command.source, "address": command.place.address,
              "distance_m": linked.distance_m}))
-        platform.stage(session, linked)
+        uow.emit(linked)
     outcome = WhistleOutcome(request_id=command.request_id, street_code=command.street_code, outcome="raised",
                              whistle_id=whistle_id, linked_to=linked_to, occurred_at=now)
-    platform.stage(session, outcome)
+    uow.emit(outcome)
     return outcome
 
 
@@ -131,18 +128,14 @@ def _save(session: Session, state: WhistleState, now: datetime, **more) -> None:
         completed=list(state.completed), updated_at=now, **more))
 
 
-def record_progress(factory: sessionmaker, event: Event, now: datetime) -> bool:
-    """Moves the whistle's status for a dispatch or roster event and adds its timeline line; False if seen."""
-    with unit_of_work(factory) as session:
-        if not platform.first_time(session, PROGRESS_CONSUMER, event.event_id, now):
-            return False
-        row = _lock(session, event.whistle_id)
-        if row is None:
-            raise Rejected(f"no whistle {event.whistle_id} for {event.event_type}")
-        state, entry = domain.apply_progress(_state(row), event)
-        _add_line(session, event.whistle_id, entry, event.event_id)
-        _save(session, state, now)
-        return True
+def record_progress(uow: UnitOfWork, event: Event) -> None:
+    """Moves the whistle's status for a dispatch or roster event and adds its timeline line."""
+    row = _lock(uow.session, event.whistle_id)
+    if row is None:
+        raise NoSuchWhistle.one("whistle_id", f"no whistle {event.whistle_id} for {event.event_type}")
+    state, entry = domain.apply_progress(_state(row), event)
+    _add_line(uow.session, event.whistle_id, entry, event.event_id)
+    _save(uow.session, state, uow.now)
 
 
 def _locked_state(session: Session, whistle_id: str) -> WhistleState:
@@ -152,40 +145,40 @@ def _locked_state(session: Session, whistle_id: str) -> WhistleState:
     return _state(row)
 
 
-def close_whistle(factory: sessionmaker, command: CloseWhistle, now: datetime) -> WhistleState:
+def close_whistle(uow: UnitOfWork, command: CloseWhistle) -> WhistleState:
     """销号, storing its evidence; the last follow-up belongs to the last closure, so it is cleared."""
-    with unit_of_work(factory) as session:
-        state = _locked_state(session, command.whistle_id)
-        state, closed, entry = domain.close(state, command, now)
-        _add_line(session, state.whistle_id, entry, closed.event_id)
-        platform.stage(session, closed)
-        _save(session, state, now, follow_up=None,
-              closure={"round": state.round, "confirmed_by": command.confirmed_by, "closed_at": iso(now),
-                       "evidence": command.evidence.model_dump(mode="json")})
-        return state
+    session, now = uow.session, uow.now
+    state = _locked_state(session, command.whistle_id)
+    state, closed, entry = domain.close(state, command, now)
+    _add_line(session, state.whistle_id, entry, closed.event_id)
+    uow.emit(closed)
+    _save(session, state, now, follow_up=None,
+          closure={"round": state.round, "confirmed_by": command.confirmed_by, "closed_at": iso(now),
+                   "evidence": command.evidence.model_dump(mode="json")})
+    return state
 
 
-def send_back(factory: sessionmaker, reference: ReferenceData, command: SendBack, now: datetime) -> WhistleState:
-    with unit_of_work(factory) as session:
-        state = _locked_state(session, command.whistle_id)
-        state, sent, entry = domain.send_back(state, command, reference.department_codes, now)
-        _add_line(session, state.whistle_id, entry, sent.event_id)
-        platform.stage(session, sent)
-        _save(session, state, now)
-        return state
+def send_back(uow: UnitOfWork, reference: ReferenceData, command: SendBack) -> WhistleState:
+    session, now = uow.session, uow.now
+    state = _locked_state(session, command.whistle_id)
+    state, sent, entry = domain.send_back(state, command, reference.department_codes, now)
+    _add_line(session, state.whistle_id, entry, sent.event_id)
+    uow.emit(sent)
+    _save(session, state, now)
+    return state
 
 
-def record_follow_up(factory: sessionmaker, command: FollowUp, now: datetime) -> WhistleState:
-    with unit_of_work(factory) as session:
-        state = _locked_state(session, command.whistle_id)
-        state, events, entries = domain.follow_up(state, command, now)
-        for event, entry in zip(events, entries):
-            _add_line(session, state.whistle_id, entry, event.event_id)
-            platform.stage(session, event)
-        _save(session, state, now, follow_up={"rating": command.rating, "comment": command.comment,
-                                              "recorded_by": command.recorded_by, "reopen": command.reopen,
-                                              "recorded_at": iso(now)})
-        return state
+def record_follow_up(uow: UnitOfWork, command: FollowUp) -> WhistleState:
+    session, now = uow.session, uow.now
+    state = _locked_state(session, command.whistle_id)
+    state, events, entries = domain.follow_up(state, command, now)
+    for event, entry in zip(events, entries):
+        _add_line(session, state.whistle_id, entry, event.event_id)
+        uow.emit(event)
+    _save(session, state, now, follow_up={"rating": command.rating, "comment": command.comment,
+                                          "recorded_by": command.recorded_by, "reopen": command.reopen,
+                                          "recorded_at": iso(now)})
+    return state
 
 
 # ---------------------------------------------------------------- reads
@@ -201,25 +194,16 @@ def _whistle_dict(session: Session, row) -> dict:
     return data
 
 
-def get_whistle(factory: sessionmaker, whistle_id: str) -> dict | None:
-    with unit_of_work(factory) as session:
-        row = session.execute(select(whistles).where(whistles.c.id == whistle_id)).first()
-        return _whistle_dict(session, row) if row else None
+def get_whistle(session: Session, whistle_id: str) -> dict | None:
+    row = session.execute(select(whistles).where(whistles.c.id == whistle_id)).first()
+    return _whistle_dict(session, row) if row else None
 
 
-def find_by_request(factory: sessionmaker, street_code: str, request_id: str) -> dict | None:
-    with unit_of_work(factory) as session:
-        row = session.execute(select(whistles).where(whistles.c.street_code == street_code,
-                                                     whistles.c.request_id == request_id)).first()
-        return _whistle_dict(session, row) if row else None
-
-
-def get_timeline(factory: sessionmaker, whistle_id: str) -> list[dict] | None:
+def get_timeline(session: Session, whistle_id: str) -> list[dict] | None:
     """Every line of a whistle's timeline, by time and then by the order they were written."""
-    with unit_of_work(factory) as session:
-        if session.execute(select(whistles.c.id).where(whistles.c.id == whistle_id)).first() is None:
-            return None
-        rows = session.execute(select(timeline).where(timeline.c.whistle_id == whistle_id)
-                               .order_by(timeline.c.at, timeline.c.id)).all()
-        return [{"at": iso(r.at), "kind": r.kind, "actor": r.actor, "summary": r.summary, "detail": r.detail}
-                for r in rows]
+    if session.execute(select(whistles.c.id).where(whistles.c.id == whistle_id)).first() is None:
+        return None
+    rows = session.execute(select(timeline).where(timeline.c.whistle_id == whistle_id)
+                           .order_by(timeline.c.at, timeline.c.id)).all()
+    return [{"at": iso(r.at), "kind": r.kind, "actor": r.actor, "summary": r.summary, "detail": r.detail}
+            for r in rows]

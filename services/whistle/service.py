@@ -1,34 +1,27 @@
 """The whistle service's nameko entrypoints: RPC, the `whistles` exchange, HTTP, and progress events."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from nameko.rpc import rpc
 from nameko.web.handlers import http
+from sqlalchemy.exc import IntegrityError
 
-from services.common.consumer import Rejected, consume
-from services.common.db import Database
+from services.common.consumer import consume
+from services.common.errors import REFUSALS
 from services.common.events import (CALLOUTS, DISPATCH_PROGRESS, EVENTS, WHISTLES, CalloutIssued, CloseWhistle,
                                     ContractError, FollowUp, RaiseWhistle, SendBack, TeamAssembled,
                                     WhistleOutcome, parse)
-from services.common.outbox import OutboxRelay
 from services.common.reference import load_reference
+from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api, read_json
 from services.whistle import handlers
-from services.whistle.domain import (IllegalAction, InvalidRequest, InvalidWhistle, NoSuchWhistle, Refused,
-                                     WhistleState, rejected_outcome, verify_sender)
+from services.whistle.domain import (InvalidRequest, InvalidWhistle, WhistleState, rejected_outcome,
+                                     verify_sender)
 from services.whistle.orm import metadata, platform
 
 PROGRESS = (*DISPATCH_PROGRESS, TeamAssembled)
 # exact keys, not `events.#`: an event type added later must not reach this queue and be dead-lettered
 PROGRESS_BINDINGS = ((CALLOUTS, "callout.#"),
                      *((EVENTS, cls.event_type) for cls in PROGRESS if cls is not CalloutIssued))
-HTTP_STATUS = {InvalidRequest: 422, InvalidWhistle: 422, NoSuchWhistle: 404, IllegalAction: 409}
-REFUSALS = (InvalidRequest, InvalidWhistle, NoSuchWhistle, IllegalAction)
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def raised_body(outcome: WhistleOutcome) -> dict:
@@ -58,98 +51,106 @@ class JsonObject:
         return payload
 
 
-def http_refusal(exc: Refused) -> HttpError:
-    return HttpError(HTTP_STATUS[type(exc)], str(exc), exc.errors)
-
-
 class WhistleService(OpsEndpoints):
     name = "whistle"
-    db = Database(metadata)
-    relay = OutboxRelay(platform)
+    store = Store(platform)
     reference = load_reference()
 
-    @rpc(expected_exceptions=(InvalidWhistle,))
+    # ------------------------------------------------------------------ use cases, whatever the channel
+    def _raise(self, command: RaiseWhistle) -> WhistleOutcome:
+        for _ in range(2):  # a concurrent twin of this request may win the unique key: then read its result
+            try:
+                with self.store.unit_of_work() as uow:
+                    return handlers.raise_whistle(uow, self.reference, command)
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"request {command.request_id} neither stored nor found")
+
+    def _act(self, use_case, command) -> dict:
+        with self.store.unit_of_work() as uow:
+            return state_body(use_case(uow, command))
+
+    def _close(self, command: CloseWhistle) -> dict:
+        return self._act(handlers.close_whistle, command)
+
+    def _send_back(self, command: SendBack) -> dict:
+        return self._act(lambda uow, c: handlers.send_back(uow, self.reference, c), command)
+
+    def _follow_up(self, command: FollowUp) -> dict:
+        return self._act(handlers.record_follow_up, command)
+
+    def _whistle(self, whistle_id: str, with_timeline: bool = False) -> dict | None:
+        with self.store.unit_of_work() as uow:
+            whistle = handlers.get_whistle(uow.session, whistle_id)
+            if whistle is not None and with_timeline:
+                whistle["timeline"] = handlers.get_timeline(uow.session, whistle_id)
+            return whistle
+
+    # ------------------------------------------------------------------ RPC
+    @rpc(expected_exceptions=REFUSALS)
     def raise_whistle(self, request: dict) -> dict:
         """Raises a whistle; returns {whistle_id, repeated, linked_to}. Invalid input raises InvalidWhistle."""
         try:
-            raise_command = parse(RaiseWhistle, request)
+            command = parse(RaiseWhistle, request)
         except ContractError as exc:
             raise InvalidWhistle(exc.errors) from None
-        return raised_body(handlers.raise_whistle(self.db, self.reference, raise_command, now()))
+        return raised_body(self._raise(command))
 
     @rpc(expected_exceptions=REFUSALS)
     def close_whistle(self, request: dict) -> dict:
         """销号 (CloseWhistle with 两图一表); IllegalAction unless all_completed and the street's own."""
-        return state_body(handlers.close_whistle(self.db, street_command(CloseWhistle, request), now()))
+        return self._close(street_command(CloseWhistle, request))
 
     @rpc(expected_exceptions=REFUSALS)
     def send_back(self, request: dict) -> dict:
         """SendBack: the named departments (or all) redo their work in a new round."""
-        return state_body(handlers.send_back(self.db, self.reference, street_command(SendBack, request), now()))
+        return self._send_back(street_command(SendBack, request))
 
     @rpc(expected_exceptions=REFUSALS)
     def record_follow_up(self, request: dict) -> dict:
         """回访 (FollowUp) of a closed whistle; unsatisfied with reopen starts a new round."""
-        return state_body(handlers.record_follow_up(self.db, street_command(FollowUp, request), now()))
+        return self._follow_up(street_command(FollowUp, request))
 
     @rpc
     def get_whistle(self, whistle_id: str) -> dict | None:
-        whistle = handlers.get_whistle(self.db, whistle_id)
-        if whistle is not None:
-            whistle["timeline"] = handlers.get_timeline(self.db, whistle_id)
-        return whistle
+        return self._whistle(whistle_id, with_timeline=True)
 
+    # ------------------------------------------------------------------ the bus
     @consume("whistle.raise_requests", [(WHISTLES, "raise.*")], RaiseWhistle,
              outcome=rejected_outcome, verify=verify_sender, sender="street")
-    def on_raise_request(self, command: RaiseWhistle):
-        try:
-            handlers.raise_whistle(self.db, self.reference, command, now())
-        except InvalidWhistle as exc:
-            raise Rejected("invalid whistle", exc.errors) from None
+    def on_raise_request(self, uow, command: RaiseWhistle):
+        handlers.raise_whistle(uow, self.reference, command)
 
     @consume("whistle.progress", PROGRESS_BINDINGS, PROGRESS)
-    def on_progress(self, event):
-        handlers.record_progress(self.db, event, now())
+    def on_progress(self, uow, event):
+        handlers.record_progress(uow, event)
 
+    # ------------------------------------------------------------------ HTTP
     @http("POST", "/api/v1/whistles")
     @json_api
     def post_whistle(self, request):
-        raise_command = read_json(request, RaiseWhistle)
-        try:
-            outcome = handlers.raise_whistle(self.db, self.reference, raise_command, now())
-        except InvalidWhistle as exc:
-            raise HttpError(422, "invalid whistle", exc.errors) from None
+        outcome = self._raise(read_json(request, RaiseWhistle))
         return (200 if outcome.repeated else 201), raised_body(outcome)
-
-    def _street_action(self, request, whistle_id, model, act):
-        body = read_json(request, JsonObject)
-        try:
-            return 200, state_body(act(street_command(model, body, whistle_id)))
-        except Refused as exc:
-            raise http_refusal(exc) from None
 
     @http("POST", "/api/v1/whistles/<string:whistle_id>/closure")
     @json_api
     def http_close(self, request, whistle_id):
-        return self._street_action(request, whistle_id, CloseWhistle,
-                                   lambda c: handlers.close_whistle(self.db, c, now()))
+        return 200, self._close(street_command(CloseWhistle, read_json(request, JsonObject), whistle_id))
 
     @http("POST", "/api/v1/whistles/<string:whistle_id>/send-back")
     @json_api
     def http_send_back(self, request, whistle_id):
-        return self._street_action(request, whistle_id, SendBack,
-                                   lambda c: handlers.send_back(self.db, self.reference, c, now()))
+        return 200, self._send_back(street_command(SendBack, read_json(request, JsonObject), whistle_id))
 
     @http("POST", "/api/v1/whistles/<string:whistle_id>/follow-up")
     @json_api
     def http_follow_up(self, request, whistle_id):
-        return self._street_action(request, whistle_id, FollowUp,
-                                   lambda c: handlers.record_follow_up(self.db, c, now()))
+        return 200, self._follow_up(street_command(FollowUp, read_json(request, JsonObject), whistle_id))
 
     @http("GET", "/api/v1/whistles/<string:whistle_id>")
     @json_api
     def http_get_whistle(self, request, whistle_id):
-        whistle = handlers.get_whistle(self.db, whistle_id)
+        whistle = self._whistle(whistle_id)
         if whistle is None:
             raise HttpError(404, f"no whistle {whistle_id}")
         return 200, whistle
@@ -157,7 +158,8 @@ class WhistleService(OpsEndpoints):
     @http("GET", "/api/v1/whistles/<string:whistle_id>/timeline")
     @json_api
     def http_get_timeline(self, request, whistle_id):
-        entries = handlers.get_timeline(self.db, whistle_id)
+        with self.store.unit_of_work() as uow:
+            entries = handlers.get_timeline(uow.session, whistle_id)
         if entries is None:
             raise HttpError(404, f"no whistle {whistle_id}")
         return 200, {"whistle_id": whistle_id, "timeline": entries}

@@ -102,8 +102,9 @@ def _relay(stack, amqp_uri: str):
 
 
 def _stage(factory, event) -> None:
+    """A row committed by a process that died before it could relay it: only the sweep finds it."""
     with factory() as session:
-        whistle_platform.stage(session, event)
+        whistle_platform.insert_outbox(session, whistle_platform.rows_of([event]))
         session.commit()
 
 

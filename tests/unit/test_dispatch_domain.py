@@ -376,7 +376,7 @@ def test_the_alternative_of_a_returned_lead_takes_the_lead(ref, names):
     lead = issue_all(ref, matrix, names, case)[0][0]
     _, _, following = act(lead, case, give_back(lead), NOW, matrix, tried=("jiaoguan", "chengguan"))
     assert following == Reroute("gongan")
-    # what handlers.Dispatcher.report does next: the alternative takes over the returned role
+    # what handlers.report does next: the alternative takes over the returned role
     [(callout, _)] = issue_all(ref, matrix, names, case, reason="rerouted", departments=("gongan",),
                                everyone=("jiaoguan", "chengguan", "gongan"), role=lead.role)
     assert callout.role == "lead"

@@ -1,4 +1,4 @@
-"""Property-based test of the Dispatcher: random whistles, department actions (legal or not), clock
+"""Property-based test of dispatch's use cases: random whistles, department actions (legal or not), clock
 advances and sweeps against a fresh SQLite database per example; the invariants are checked after
 every step from the database and the outbox (what dispatch publishes, in order)."""
 from __future__ import annotations
@@ -22,7 +22,7 @@ from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecid
                                     CalloutReturned, CheckIn, Complete, Place, Return, WhistleRaised, decode_event)
 from services.common.reference import load_reference
 from services.dispatch.domain import IllegalStep
-from services.dispatch.handlers import Dispatcher
+from tests.support.dispatch import DispatchDriver
 from services.dispatch.orm import arbitrations, callouts, cases, metadata, platform, step_deadlines
 
 UTC = timezone.utc
@@ -62,7 +62,7 @@ class DispatchMachine(RuleBasedStateMachine):
         self.url = f"sqlite:///{self.directory}/dispatch.db"
         self.engine = create_schema(self.url, metadata)
         self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self.dispatcher = Dispatcher(self.factory, REFERENCE, weekdays)
+        self.dispatcher = DispatchDriver(self.factory, REFERENCE, weekdays)
         self.dispatcher.store_matrix(T0)
         self.now = T0
         self.whistles = 0

@@ -1,4 +1,4 @@
-"""Scenario tests of the Dispatcher against a real SQLite file database, the clock passed in.
+"""Scenario tests of dispatch's use cases against a real SQLite file database, the clock passed in.
 
 No broker: what dispatch would publish is read, in order, from its transactional outbox. Strict
 xfails mark behaviour that is a bug in services/dispatch (see their reasons)."""
@@ -26,7 +26,7 @@ from services.common.events import (AddDepartment, AllCheckedIn, AllCompleted, A
 from services.common.reference import DEFAULT_PATH, ReferenceData, load_reference, parse_reference
 from services.dispatch.areas import load_area_map
 from services.dispatch.domain import IllegalStep
-from services.dispatch.handlers import Dispatcher
+from tests.support.dispatch import DispatchDriver
 from services.dispatch.orm import callouts, matrix_versions, metadata, platform, step_deadlines
 
 UTC = timezone.utc
@@ -50,11 +50,11 @@ def weekdays(day: date) -> bool:
 @dataclass
 class World:
     factory: sessionmaker
-    dispatcher: Dispatcher
+    dispatcher: DispatchDriver
 
-    def rebuild(self, reference: ReferenceData, now: datetime) -> Dispatcher:
+    def rebuild(self, reference: ReferenceData, now: datetime) -> DispatchDriver:
         """Another dispatch process (or a restart) on the same database, with this reference data."""
-        self.dispatcher = Dispatcher(self.factory, reference, weekdays, areas=load_area_map(reference))
+        self.dispatcher = DispatchDriver(self.factory, reference, weekdays, areas=load_area_map(reference))
         self.dispatcher.store_matrix(now)
         return self.dispatcher
 
@@ -90,7 +90,7 @@ def world(tmp_path):
     engine = create_schema(url, metadata)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     reference = load_reference()
-    dispatcher = Dispatcher(factory, reference, weekdays, areas=load_area_map(reference))
+    dispatcher = DispatchDriver(factory, reference, weekdays, areas=load_area_map(reference))
     dispatcher.store_matrix(T0)          # what the service does when it starts
     yield World(factory, dispatcher)
     db._engines.pop(url, None)
@@ -131,7 +131,7 @@ def give_back(c: dict, request_id=None, department=None) -> Return:
                   reason="不属于本部门职责", request_id=request_id)
 
 
-def finish(d: Dispatcher, c: dict, at: datetime) -> None:
+def finish(d: DispatchDriver, c: dict, at: datetime) -> None:
     for report in (checkin, arrive, complete):
         d.report(report(c), at)
 
@@ -538,7 +538,7 @@ def test_after_downtime_one_sweep_catches_up_every_rung_in_order_once(world):
 
 def test_two_replicas_sweeping_one_database_escalate_each_rung_once(world):
     first = world.dispatcher
-    second = Dispatcher(world.factory, load_reference(), weekdays)      # another dispatch process
+    second = DispatchDriver(world.factory, load_reference(), weekdays)      # another dispatch process
     first.on_whistle_raised(raised(), T0, WHISTLES)
     due = T0 + 30 * MINUTE
     for at in (due + SECOND, due + SECOND, due + 31 * MINUTE, due + 40 * MINUTE, due + 3 * HOUR):

@@ -1,0 +1,216 @@
+"""Dispatch's tables as its use cases need them: cases, call-outs and their clocks, arbitrations, matrices."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from services.common.events import Place
+from services.dispatch.domain import OPEN, Callout, Case, IllegalStep
+from services.dispatch.escalation import STEPS, Ladder
+from services.dispatch.matrix import Matrix
+from services.dispatch.orm import arbitrations, callouts, cases, matrix_versions, step_deadlines
+from services.dispatch.rules import Rules
+
+
+def _case(row) -> Case:
+    data = dict(row._mapping)
+    data["place"] = Place.model_validate(data["place"])
+    return Case(**data)
+
+
+def case_row(case: Case) -> dict:
+    data = asdict(case)
+    data["place"] = case.place.model_dump(mode="json")
+    return data
+
+
+def _callout(row) -> Callout:
+    data = dict(row._mapping)
+    data["requests"] = tuple(data["requests"] or ())
+    return Callout(**data)
+
+
+def callout_row(callout: Callout) -> dict:
+    data = asdict(callout)
+    data["requests"] = list(callout.requests)
+    return data
+
+
+def jsonable(mapping) -> dict:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in mapping.items()}
+
+
+# ---------------------------------------------------------------- the matrix
+def store_matrix(session: Session, matrix: Matrix, now: datetime) -> None:
+    if not session.execute(select(matrix_versions.c.version).where(
+            matrix_versions.c.version == matrix.version)).first():
+        session.execute(insert(matrix_versions).values(version=matrix.version, content=matrix.content,
+                                                       loaded_at=now))
+
+
+def matrix_of(session: Session, rules: Rules, version: str) -> Matrix:
+    """The matrix a case was dispatched under (cached once read)."""
+    if version not in rules.matrices:
+        content = session.execute(select(matrix_versions.c.content).where(
+            matrix_versions.c.version == version)).scalar_one()
+        rules.matrices[version] = Matrix(content)
+    return rules.matrices[version]
+
+
+# ---------------------------------------------------------------- cases and call-outs
+def has_case(session: Session, whistle_id: str) -> bool:
+    return session.execute(select(cases.c.whistle_id).where(cases.c.whistle_id == whistle_id)).first() is not None
+
+
+def add_case(session: Session, case: Case) -> None:
+    session.execute(insert(cases).values(**case_row(case)))
+
+
+def lock_case(session: Session, whistle_id: str) -> Case:
+    row = session.execute(select(cases).where(cases.c.whistle_id == whistle_id).with_for_update()).first()
+    if row is None:
+        raise IllegalStep("whistle_id", f"no whistle {whistle_id} in dispatch")
+    return _case(row)
+
+
+def save_case(session: Session, case: Case) -> None:
+    values = case_row(case)
+    values.pop("whistle_id")
+    session.execute(update(cases).where(cases.c.whistle_id == case.whistle_id).values(**values))
+
+
+def whistle_of_callout(session: Session, callout_id: str) -> str | None:
+    return session.execute(select(callouts.c.whistle_id).where(callouts.c.callout_id == callout_id)).scalar()
+
+
+def callouts_of(session: Session, whistle_id: str) -> list[Callout]:
+    rows = session.execute(select(callouts).where(callouts.c.whistle_id == whistle_id)
+                           .order_by(callouts.c.round, callouts.c.position)).all()
+    return [_callout(r) for r in rows]
+
+
+def count_callouts(session: Session, whistle_id: str) -> int:
+    return session.execute(select(func.count()).select_from(callouts).where(
+        callouts.c.whistle_id == whistle_id)).scalar_one()
+
+
+def add_callouts(session: Session, made: list[Callout], ladder: Ladder) -> None:
+    """New call-outs and one clock per step of each, whose first rung is due at the step's deadline."""
+    session.execute(insert(callouts), [callout_row(c) for c in made])
+    session.execute(insert(step_deadlines), [
+        {"callout_id": c.callout_id, "step": step, "due_at": due_at, "done": False, "level": 0,
+         "next_at": ladder.next_at(due_at, 0)}
+        for c in made for step, due_at in zip(STEPS, (c.check_in_by, c.arrival_by, c.completion_by))])
+
+
+def save_callout(session: Session, callout: Callout) -> None:
+    values = callout_row(callout)
+    values.pop("callout_id")
+    session.execute(update(callouts).where(callouts.c.callout_id == callout.callout_id).values(**values))
+
+
+def stop_clocks(session: Session, callout_ids: list[str], steps: tuple[str, ...] = STEPS) -> None:
+    if callout_ids:
+        session.execute(update(step_deadlines).where(
+            step_deadlines.c.callout_id.in_(callout_ids), step_deadlines.c.step.in_(steps))
+            .values(done=True, next_at=None))
+
+
+# ---------------------------------------------------------------- arbitrations
+def add_arbitration(session: Session, arbitration_id: str, whistle_id: str, reason: str,
+                    candidates: tuple[str, ...], now: datetime, decide_by: datetime) -> None:
+    session.execute(insert(arbitrations).values(
+        arbitration_id=arbitration_id, whistle_id=whistle_id, reason=reason, candidates=list(candidates),
+        opened_at=now, decide_by=decide_by, status="open"))
+
+
+def open_returns_waiting(session: Session, whistle_id: str) -> int:
+    """Returns of this whistle still waiting for the district to name a department."""
+    return len(session.execute(select(arbitrations.c.arbitration_id).where(
+        arbitrations.c.whistle_id == whistle_id, arbitrations.c.status == "open",
+        arbitrations.c.reason == "returned_without_alternative")).all())
+
+
+def lock_arbitration(session: Session, arbitration_id: str):
+    return session.execute(select(arbitrations).where(
+        arbitrations.c.arbitration_id == arbitration_id).with_for_update()).first()
+
+
+def decide(session: Session, arbitration_id: str, decided_by: str, now: datetime, grid_code: str | None,
+           department_code: str | None) -> None:
+    session.execute(update(arbitrations).where(arbitrations.c.arbitration_id == arbitration_id).values(
+        status="decided", decided_by=decided_by, decided_at=now, grid_code=grid_code,
+        department_code=department_code))
+
+
+def withdraw_open(session: Session, whistle_id: str, now: datetime) -> None:
+    session.execute(update(arbitrations).where(arbitrations.c.whistle_id == whistle_id,
+                                               arbitrations.c.status == "open").values(
+        status="withdrawn", decided_at=now, decided_by="(whistle closed)"))
+
+
+# ---------------------------------------------------------------- the deadline sweep
+def due_steps(session: Session, now: datetime, limit: int):
+    """Step clocks whose next rung is due, with what an escalation names; row-locked, SKIP LOCKED."""
+    return session.execute(
+        select(step_deadlines, callouts.c.whistle_id, callouts.c.department_code, callouts.c.issued_at,
+               cases.c.street_code, cases.c.category, cases.c.urgency)
+        .join(callouts, callouts.c.callout_id == step_deadlines.c.callout_id)
+        .join(cases, cases.c.whistle_id == callouts.c.whistle_id)
+        .where(step_deadlines.c.done.is_(False), step_deadlines.c.next_at < now)
+        .order_by(step_deadlines.c.next_at).limit(limit)
+        .with_for_update(skip_locked=True, of=step_deadlines)).all()
+
+
+def climb(session: Session, step_id: int, from_level: int, to_level: int, next_at: datetime | None) -> bool:
+    """Compare-and-set of a clock's level: False if another sweep took these rungs first."""
+    return session.execute(
+        update(step_deadlines)
+        .where(step_deadlines.c.id == step_id, step_deadlines.c.level == from_level,
+               step_deadlines.c.done.is_(False))
+        .values(level=to_level, next_at=next_at)).rowcount == 1
+
+
+def late_arbitrations(session: Session, now: datetime, limit: int):
+    return session.execute(
+        select(arbitrations.c.arbitration_id, arbitrations.c.whistle_id, arbitrations.c.reason,
+               arbitrations.c.decide_by, cases.c.street_code)
+        .join(cases, cases.c.whistle_id == arbitrations.c.whistle_id)
+        .where(arbitrations.c.status == "open", arbitrations.c.overdue.is_(False),
+               arbitrations.c.decide_by < now)
+        .limit(limit).with_for_update(skip_locked=True, of=arbitrations)).all()
+
+
+def mark_overdue(session: Session, arbitration_id: str) -> bool:
+    return session.execute(update(arbitrations).where(
+        arbitrations.c.arbitration_id == arbitration_id, arbitrations.c.overdue.is_(False))
+        .values(overdue=True)).rowcount == 1
+
+
+# ---------------------------------------------------------------- reads
+def case_dict(session: Session, whistle_id: str) -> dict | None:
+    row = session.execute(select(cases).where(cases.c.whistle_id == whistle_id)).first()
+    return None if row is None else jsonable(row._mapping)
+
+
+def open_arbitrations(session: Session) -> list[dict]:
+    rows = session.execute(select(arbitrations).where(arbitrations.c.status == "open")
+                           .order_by(arbitrations.c.decide_by)).all()
+    return [jsonable(r._mapping) for r in rows]
+
+
+def overdue(session: Session, now: datetime) -> list[dict]:
+    """Steps past their deadline and not done: the district leader's 督办 list."""
+    rows = session.execute(
+        select(step_deadlines.c.callout_id, step_deadlines.c.step, step_deadlines.c.due_at,
+               step_deadlines.c.level, callouts.c.whistle_id, callouts.c.department_code,
+               cases.c.street_code)
+        .join(callouts, callouts.c.callout_id == step_deadlines.c.callout_id)
+        .join(cases, cases.c.whistle_id == callouts.c.whistle_id)
+        .where(step_deadlines.c.done.is_(False), step_deadlines.c.due_at <= now,
+               callouts.c.status.in_(OPEN))
+        .order_by(step_deadlines.c.due_at)).all()
+    return [jsonable(r._mapping) for r in rows]
