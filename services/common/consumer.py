@@ -429,15 +429,24 @@ class BusConsumer(Entrypoint):
 
 
 def consume(queue: str, bindings: Iterable[tuple[str, str]], model, outcome: OutcomeBuilder | None = None,
-            verify: Callable[[Message, str], tuple[FieldError, ...]] | None = None, sender: str | None = None):
+            verify: Callable[[Message, str], tuple[FieldError, ...]] | None = None, sender: str | None = None,
+            batch: bool = False):
     """Makes `handler(self, uow, message)` the consumer of `queue`: called once per new message,
-    inside the batch's unit of work (dedupe, outbox, retries and dead letters are the entrypoint's)."""
+    inside the batch's unit of work (dedupe, outbox, retries and dead letters are the entrypoint's).
+
+    With `batch=True` the handler is `handler(self, uow, messages)`, called once per batch with the
+    new messages in arrival order, for handlers that do one statement for many messages."""
 
     def decorator(handler):
         @functools.wraps(handler)
-        def run_batch(self, batch: Batch):
-            with batch.store.unit_of_work() as uow:
-                for message in batch.store.first_time(uow, batch.consumer, batch.messages):
+        def run_batch(self, work: Batch):
+            with work.store.unit_of_work() as uow:
+                fresh = work.store.first_time(uow, work.consumer, work.messages)
+                if batch:
+                    if fresh:
+                        handler(self, uow, fresh)
+                    return
+                for message in fresh:
                     handler(self, uow, message)
 
         register_entrypoint(run_batch, BusConsumer(queue, bindings, model, outcome, verify, sender))

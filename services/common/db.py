@@ -6,9 +6,8 @@ import threading
 from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, ProgrammingError
-from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger(__name__)
@@ -94,5 +93,5 @@ def create_schema(url: str, metadata: MetaData) -> Engine:
         return engine_for(url)
 
 
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"

@@ -18,7 +18,7 @@ from eventlet.queue import Empty, LightQueue
 from prometheus_client import Counter, Gauge
 from sqlalchemy import MetaData, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
 
 from services.common.backoff import reconnect_delay
 from services.common.broker import CONNECTION_ERRORS, ConfirmedPublisher
@@ -54,25 +54,25 @@ class Platform:
                          "attempts": 0})
         return rows
 
-    def insert_outbox(self, session: Session, rows: list[dict]) -> None:
+    def insert_outbox(self, conn: Connection, rows: list[dict]) -> None:
         if rows:
-            session.execute(insert(self.outbox), rows)
+            conn.execute(insert(self.outbox), rows)
 
-    def seen(self, session: Session, consumer: str, message_ids: list[str]) -> set[str]:
+    def seen(self, conn: Connection, consumer: str, message_ids: list[str]) -> set[str]:
         """Which of message_ids consumer has already handled (one query)."""
         if not message_ids:
             return set()
         table = self.processed
-        return set(session.execute(select(table.c.message_id).where(
+        return set(conn.execute(select(table.c.message_id).where(
             table.c.consumer == consumer, table.c.message_id.in_(message_ids))).scalars())
 
-    def record_processed(self, session: Session, consumer: str, message_ids: list[str], now: datetime) -> None:
+    def record_processed(self, conn: Connection, consumer: str, message_ids: list[str], now: datetime) -> None:
         if message_ids:
-            session.execute(insert(self.processed), [{"consumer": consumer, "message_id": m, "processed_at": now}
+            conn.execute(insert(self.processed), [{"consumer": consumer, "message_id": m, "processed_at": now}
                                                      for m in message_ids])
 
-    def backlog(self, session: Session) -> int:
-        return session.execute(select(func.count()).select_from(self.outbox)
+    def backlog(self, conn: Connection) -> int:
+        return conn.execute(select(func.count()).select_from(self.outbox)
                                .where(self.outbox.c.sent_at.is_(None))).scalar_one()
 
 
@@ -89,10 +89,9 @@ class Relay:
     A crash between confirm and mark, or a replica's memory backlog older than the grace, sends a
     row twice: consumers dedupe by event_id."""
 
-    def __init__(self, platform: Platform, factory: sessionmaker, publisher: ConfirmedPublisher,
-                 service: str):
+    def __init__(self, platform: Platform, engine: Engine, publisher: ConfirmedPublisher, service: str):
         self.platform = platform
-        self.factory = factory
+        self.engine = engine
         self.publisher = publisher
         self.service = service
         self._pending: deque[dict] = deque()
@@ -130,9 +129,9 @@ class Relay:
         not held across the broker round trip."""
         table = self.platform.outbox
         now = now or datetime.now(timezone.utc)
-        session = self.factory()
+        conn = self.engine.connect()
         try:
-            rows = session.execute(
+            rows = conn.execute(
                 select(table.c.id, table.c.event_id, table.c.exchange, table.c.routing_key,
                        table.c.body, table.c.attempts)
                 .where(table.c.sent_at.is_(None),
@@ -140,16 +139,16 @@ class Relay:
                        | (table.c.next_attempt_at <= now))
                 .order_by(table.c.id).limit(BATCH).with_for_update(skip_locked=True)).all()
             rows = [r._asdict() for r in rows if r.event_id not in self._held]
-            if not rows or session.get_bind().dialect.name == "sqlite":
-                session.commit()
+            if not rows or conn.dialect.name == "sqlite":
+                conn.commit()
             if not rows:
                 return 0
-            return self._publish_and_mark(rows, now, session)
+            return self._publish_and_mark(rows, now, conn)
         except BaseException:
-            session.rollback()
+            conn.rollback()
             raise
         finally:
-            session.close()
+            conn.close()
 
     def drain(self, grace: timedelta = timedelta(0)) -> int:
         total = 0
@@ -160,7 +159,7 @@ class Relay:
                 return total
 
     # ------------------------------------------------------------------ publishing
-    def _publish_and_mark(self, rows: list[dict], now: datetime, session: Session | None = None) -> int:
+    def _publish_and_mark(self, rows: list[dict], now: datetime, conn: Connection | None = None) -> int:
         try:
             results = self.publisher.publish_batch(
                 [(r["exchange"], r["routing_key"], r["body"].encode("utf-8"), r["event_id"]) for r in rows])
@@ -169,11 +168,11 @@ class Relay:
         confirmed_at = datetime.now(timezone.utc)
         table = self.platform.outbox
         confirmed = [r["event_id"] for r in rows if results[r["event_id"]] is None]
-        own = session is None
-        session = session or self.factory()
+        own = conn is None
+        conn = conn or self.engine.connect()
         try:
             if confirmed:
-                session.execute(update(table).where(table.c.event_id.in_(confirmed)).values(
+                conn.execute(update(table).where(table.c.event_id.in_(confirmed)).values(
                     sent_at=confirmed_at, attempts=table.c.attempts + 1, last_error=None))
             for row in rows:
                 exc = results[row["event_id"]]
@@ -183,16 +182,16 @@ class Relay:
                 FAILED.labels(self.service, reason).inc()
                 log.warning("outbox %s %s not relayed: %s", row["exchange"], row["routing_key"], exc)
                 attempts = row.get("attempts", 0) + 1
-                session.execute(update(table).where(table.c.event_id == row["event_id"]).values(
+                conn.execute(update(table).where(table.c.event_id == row["event_id"]).values(
                     attempts=table.c.attempts + 1, last_error=f"{reason}: {exc}"[:1000],
                     next_attempt_at=now + backoff(attempts)))
-            session.commit()
+            conn.commit()
         except BaseException:
-            session.rollback()
+            conn.rollback()
             raise
         finally:
             if own:
-                session.close()
+                conn.close()
         PUBLISHED.labels(self.service).inc(len(confirmed))
         return len(confirmed)
 
@@ -219,8 +218,8 @@ class RelayLoop:
                 if time.monotonic() >= next_sweep:
                     self.relay.drain(grace)
                     grace = SWEEP_GRACE
-                    with self.relay.factory() as session:
-                        BACKLOG.labels(self.settings.service).set(self.relay.platform.backlog(session))
+                    with self.relay.engine.connect() as conn:
+                        BACKLOG.labels(self.settings.service).set(self.relay.platform.backlog(conn))
                     next_sweep = time.monotonic() + self.settings.outbox_sweep_seconds
                 failures = 0
             except (SQLAlchemyError, *CONNECTION_ERRORS) as exc:

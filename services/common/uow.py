@@ -1,7 +1,8 @@
 """The unit of work every use case runs in, and the Store that makes one: a service's database,
 its outbox and its tracking records, with the outbox relay.
 
-A use case receives a UnitOfWork: it reads and writes through `uow.session`, announces events with
+A use case receives a UnitOfWork: it reads and writes through `uow.conn` (a SQLAlchemy Core
+connection inside its transaction; no ORM objects on the hot path), announces events with
 `uow.emit(...)`, and leaves the rest to the platform. When the block ends without an exception, the
 events' outbox rows and the tracking records of the messages consumed are inserted (one statement
 each) and everything commits in one transaction; then the rows go to the relay in memory and the
@@ -13,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
 
 from services.common.broker import ConfirmedPublisher
 from services.common.db import create_schema
@@ -24,10 +25,10 @@ M = TypeVar("M", bound=Message)
 
 
 class UnitOfWork:
-    """One transaction's session, its clock reading, and what it will announce once it commits."""
+    """One transaction's connection, its clock reading, and what it will announce once it commits."""
 
-    def __init__(self, session: Session, now: datetime):
-        self.session = session
+    def __init__(self, conn: Connection, now: datetime):
+        self.conn = conn
         self.now = now
         self.events: list[Event] = []
         self.consumed: dict[str, list[str]] = {}
@@ -51,7 +52,7 @@ class Store(DependencyProvider):
     def __init__(self, platform: Platform, relay: bool = True):
         self.platform = platform
         self.with_relay = relay
-        self.factory: sessionmaker | None = None
+        self.engine: Engine | None = None
         self.relay: Relay | None = None
         self._loop: RelayLoop | None = None
 
@@ -59,11 +60,11 @@ class Store(DependencyProvider):
         settings = self.container.config["SETTINGS"]
         self.attach(create_schema(settings.database_url, self.platform.metadata), settings)
 
-    def attach(self, engine, settings=None) -> "Store":
+    def attach(self, engine: Engine, settings=None) -> "Store":
         """Attaches the store to an engine (setup does it in a service; tests may do it directly)."""
-        self.factory = sessionmaker(bind=engine, expire_on_commit=False)
+        self.engine = engine
         if self.with_relay and settings is not None:
-            self.relay = Relay(self.platform, self.factory, ConfirmedPublisher(settings), settings.service)
+            self.relay = Relay(self.platform, engine, ConfirmedPublisher(settings), settings.service)
             self._loop = RelayLoop(self.relay, settings)
         return self
 
@@ -89,20 +90,20 @@ class Store(DependencyProvider):
     # ------------------------------------------------------------------ units of work
     @contextmanager
     def unit_of_work(self, now: datetime | None = None) -> Iterator[UnitOfWork]:
-        session = self.factory()
-        uow = UnitOfWork(session, now or datetime.now(timezone.utc))
+        conn = self.engine.connect()
+        uow = UnitOfWork(conn, now or datetime.now(timezone.utc))
         try:
             yield uow
             rows = self.platform.rows_of(uow.events)
-            self.platform.insert_outbox(session, rows)
+            self.platform.insert_outbox(conn, rows)
             for consumer, ids in uow.consumed.items():
-                self.platform.record_processed(session, consumer, ids, uow.now)
-            session.commit()
+                self.platform.record_processed(conn, consumer, ids, uow.now)
+            conn.commit()
         except BaseException:
-            session.rollback()
+            conn.rollback()
             raise
         finally:
-            session.close()
+            conn.close()
         if rows and self.relay is not None:
             self.relay.submit(rows)
         for callback in uow._after:
@@ -114,7 +115,7 @@ class Store(DependencyProvider):
         Events are known by their event_id (one query for the lot, repeats inside the batch dropped
         too); commands carry no event_id and are idempotent by their own request_id, so they pass."""
         ids = [m.event_id for m in messages if isinstance(m, Event)]
-        seen = self.platform.seen(uow.session, consumer, ids)
+        seen = self.platform.seen(uow.conn, consumer, ids)
         fresh: list[M] = []
         recorded = uow.consumed.setdefault(consumer, [])
         for message in messages:

@@ -43,8 +43,11 @@ def deadlines_for(level: UrgencyLevel, start: datetime, is_workday: IsWorkday) -
 
 def chinese_workdays() -> IsWorkday:
     """The official calendar (statutory holidays and 调休 make-up days) from chinese_calendar."""
+    import functools
+
     import chinese_calendar
 
+    @functools.lru_cache(maxsize=4096)
     def is_workday(day: date) -> bool:
         try:
             return chinese_calendar.is_workday(day)

@@ -233,6 +233,12 @@ def act(callout: Callout, case: Case, report: DepartmentReport, now: datetime, m
     raise TypeError(f"no rule for {type(report).__name__}")
 
 
+def may_complete(case: Case, callouts: list[Callout]) -> bool:
+    """Whether this round could be all completed now (only then do open arbitrations matter)."""
+    current = [c for c in callouts if c.round == case.round and c.status != "returned"]
+    return bool(current) and case.all_completed_round < case.round and all(c.status == "completed" for c in current)
+
+
 def progress(case: Case, callouts: list[Callout], now: datetime, open_arbitrations: int = 0):
     """The case after a change to its call-outs, and the whistle-level events that change causes.
 

@@ -1,6 +1,7 @@
 """The responsibility matrix (权责清单), pure and versioned: who leads, who supports, who takes a return."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ class Matrix:
                      for o in sorted(reference.matrix_overrides, key=lambda o: (o.street, o.category))]
         return cls({"categories": categories, "overrides": overrides})
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
         return hashlib.sha256(json.dumps(self.content, sort_keys=True, ensure_ascii=False)
                               .encode()).hexdigest()[:12]

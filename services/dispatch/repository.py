@@ -5,9 +5,10 @@ from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from services.common.events import Place
+from services.common.sql import update_by_key
 from services.dispatch.domain import OPEN, Callout, Case, IllegalStep
 from services.dispatch.escalation import STEPS, Ladder
 from services.dispatch.matrix import Matrix
@@ -44,118 +45,121 @@ def jsonable(mapping) -> dict:
 
 
 # ---------------------------------------------------------------- the matrix
-def store_matrix(session: Session, matrix: Matrix, now: datetime) -> None:
-    if not session.execute(select(matrix_versions.c.version).where(
+def store_matrix(conn: Connection, matrix: Matrix, now: datetime) -> None:
+    if not conn.execute(select(matrix_versions.c.version).where(
             matrix_versions.c.version == matrix.version)).first():
-        session.execute(insert(matrix_versions).values(version=matrix.version, content=matrix.content,
+        conn.execute(insert(matrix_versions).values(version=matrix.version, content=matrix.content,
                                                        loaded_at=now))
 
 
-def matrix_of(session: Session, rules: Rules, version: str) -> Matrix:
+def matrix_of(conn: Connection, rules: Rules, version: str) -> Matrix:
     """The matrix a case was dispatched under (cached once read)."""
     if version not in rules.matrices:
-        content = session.execute(select(matrix_versions.c.content).where(
+        content = conn.execute(select(matrix_versions.c.content).where(
             matrix_versions.c.version == version)).scalar_one()
         rules.matrices[version] = Matrix(content)
     return rules.matrices[version]
 
 
 # ---------------------------------------------------------------- cases and call-outs
-def has_case(session: Session, whistle_id: str) -> bool:
-    return session.execute(select(cases.c.whistle_id).where(cases.c.whistle_id == whistle_id)).first() is not None
+def has_case(conn: Connection, whistle_id: str) -> bool:
+    return conn.execute(select(cases.c.whistle_id).where(cases.c.whistle_id == whistle_id)).first() is not None
 
 
-def add_case(session: Session, case: Case) -> None:
-    session.execute(insert(cases).values(**case_row(case)))
+def add_case(conn: Connection, case: Case) -> None:
+    conn.execute(insert(cases).values(**case_row(case)))
 
 
-def lock_case(session: Session, whistle_id: str) -> Case:
-    row = session.execute(select(cases).where(cases.c.whistle_id == whistle_id).with_for_update()).first()
+def lock_case(conn: Connection, whistle_id: str) -> Case:
+    row = conn.execute(select(cases).where(cases.c.whistle_id == whistle_id).with_for_update()).first()
     if row is None:
         raise IllegalStep("whistle_id", f"no whistle {whistle_id} in dispatch")
     return _case(row)
 
 
-def save_case(session: Session, case: Case) -> None:
-    values = case_row(case)
-    values.pop("whistle_id")
-    session.execute(update(cases).where(cases.c.whistle_id == case.whistle_id).values(**values))
+def _changes(before, after, row) -> dict:
+    """The columns whose values differ between two versions of a record (as the table stores them)."""
+    old, new = row(before), row(after)
+    return {k: v for k, v in new.items() if old[k] != v}
 
 
-def whistle_of_callout(session: Session, callout_id: str) -> str | None:
-    return session.execute(select(callouts.c.whistle_id).where(callouts.c.callout_id == callout_id)).scalar()
+def save_case(conn: Connection, before: Case, after: Case) -> None:
+    """Writes what changed between two versions of a case (nothing when nothing did)."""
+    update_by_key(conn, cases, "whistle_id", [(after.whistle_id, _changes(before, after, case_row))])
 
 
-def callouts_of(session: Session, whistle_id: str) -> list[Callout]:
-    rows = session.execute(select(callouts).where(callouts.c.whistle_id == whistle_id)
+def whistle_of_callout(conn: Connection, callout_id: str) -> str | None:
+    return conn.execute(select(callouts.c.whistle_id).where(callouts.c.callout_id == callout_id)).scalar()
+
+
+def callouts_of(conn: Connection, whistle_id: str) -> list[Callout]:
+    rows = conn.execute(select(callouts).where(callouts.c.whistle_id == whistle_id)
                            .order_by(callouts.c.round, callouts.c.position)).all()
     return [_callout(r) for r in rows]
 
 
-def count_callouts(session: Session, whistle_id: str) -> int:
-    return session.execute(select(func.count()).select_from(callouts).where(
+def count_callouts(conn: Connection, whistle_id: str) -> int:
+    return conn.execute(select(func.count()).select_from(callouts).where(
         callouts.c.whistle_id == whistle_id)).scalar_one()
 
 
-def add_callouts(session: Session, made: list[Callout], ladder: Ladder) -> None:
+def add_callouts(conn: Connection, made: list[Callout], ladder: Ladder) -> None:
     """New call-outs and one clock per step of each, whose first rung is due at the step's deadline."""
-    session.execute(insert(callouts), [callout_row(c) for c in made])
-    session.execute(insert(step_deadlines), [
+    conn.execute(insert(callouts), [callout_row(c) for c in made])
+    conn.execute(insert(step_deadlines), [
         {"callout_id": c.callout_id, "step": step, "due_at": due_at, "done": False, "level": 0,
          "next_at": ladder.next_at(due_at, 0)}
         for c in made for step, due_at in zip(STEPS, (c.check_in_by, c.arrival_by, c.completion_by))])
 
 
-def save_callout(session: Session, callout: Callout) -> None:
-    values = callout_row(callout)
-    values.pop("callout_id")
-    session.execute(update(callouts).where(callouts.c.callout_id == callout.callout_id).values(**values))
+def save_callout(conn: Connection, before: Callout, after: Callout) -> None:
+    update_by_key(conn, callouts, "callout_id", [(after.callout_id, _changes(before, after, callout_row))])
 
 
-def stop_clocks(session: Session, callout_ids: list[str], steps: tuple[str, ...] = STEPS) -> None:
+def stop_clocks(conn: Connection, callout_ids: list[str], steps: tuple[str, ...] = STEPS) -> None:
     if callout_ids:
-        session.execute(update(step_deadlines).where(
+        conn.execute(update(step_deadlines).where(
             step_deadlines.c.callout_id.in_(callout_ids), step_deadlines.c.step.in_(steps))
             .values(done=True, next_at=None))
 
 
 # ---------------------------------------------------------------- arbitrations
-def add_arbitration(session: Session, arbitration_id: str, whistle_id: str, reason: str,
+def add_arbitration(conn: Connection, arbitration_id: str, whistle_id: str, reason: str,
                     candidates: tuple[str, ...], now: datetime, decide_by: datetime) -> None:
-    session.execute(insert(arbitrations).values(
+    conn.execute(insert(arbitrations).values(
         arbitration_id=arbitration_id, whistle_id=whistle_id, reason=reason, candidates=list(candidates),
         opened_at=now, decide_by=decide_by, status="open"))
 
 
-def open_returns_waiting(session: Session, whistle_id: str) -> int:
+def open_returns_waiting(conn: Connection, whistle_id: str) -> int:
     """Returns of this whistle still waiting for the district to name a department."""
-    return len(session.execute(select(arbitrations.c.arbitration_id).where(
+    return len(conn.execute(select(arbitrations.c.arbitration_id).where(
         arbitrations.c.whistle_id == whistle_id, arbitrations.c.status == "open",
         arbitrations.c.reason == "returned_without_alternative")).all())
 
 
-def lock_arbitration(session: Session, arbitration_id: str):
-    return session.execute(select(arbitrations).where(
+def lock_arbitration(conn: Connection, arbitration_id: str):
+    return conn.execute(select(arbitrations).where(
         arbitrations.c.arbitration_id == arbitration_id).with_for_update()).first()
 
 
-def decide(session: Session, arbitration_id: str, decided_by: str, now: datetime, grid_code: str | None,
+def decide(conn: Connection, arbitration_id: str, decided_by: str, now: datetime, grid_code: str | None,
            department_code: str | None) -> None:
-    session.execute(update(arbitrations).where(arbitrations.c.arbitration_id == arbitration_id).values(
+    conn.execute(update(arbitrations).where(arbitrations.c.arbitration_id == arbitration_id).values(
         status="decided", decided_by=decided_by, decided_at=now, grid_code=grid_code,
         department_code=department_code))
 
 
-def withdraw_open(session: Session, whistle_id: str, now: datetime) -> None:
-    session.execute(update(arbitrations).where(arbitrations.c.whistle_id == whistle_id,
+def withdraw_open(conn: Connection, whistle_id: str, now: datetime) -> None:
+    conn.execute(update(arbitrations).where(arbitrations.c.whistle_id == whistle_id,
                                                arbitrations.c.status == "open").values(
         status="withdrawn", decided_at=now, decided_by="(whistle closed)"))
 
 
 # ---------------------------------------------------------------- the deadline sweep
-def due_steps(session: Session, now: datetime, limit: int):
+def due_steps(conn: Connection, now: datetime, limit: int):
     """Step clocks whose next rung is due, with what an escalation names; row-locked, SKIP LOCKED."""
-    return session.execute(
+    return conn.execute(
         select(step_deadlines, callouts.c.whistle_id, callouts.c.department_code, callouts.c.issued_at,
                cases.c.street_code, cases.c.category, cases.c.urgency)
         .join(callouts, callouts.c.callout_id == step_deadlines.c.callout_id)
@@ -165,17 +169,17 @@ def due_steps(session: Session, now: datetime, limit: int):
         .with_for_update(skip_locked=True, of=step_deadlines)).all()
 
 
-def climb(session: Session, step_id: int, from_level: int, to_level: int, next_at: datetime | None) -> bool:
+def climb(conn: Connection, step_id: int, from_level: int, to_level: int, next_at: datetime | None) -> bool:
     """Compare-and-set of a clock's level: False if another sweep took these rungs first."""
-    return session.execute(
+    return conn.execute(
         update(step_deadlines)
         .where(step_deadlines.c.id == step_id, step_deadlines.c.level == from_level,
                step_deadlines.c.done.is_(False))
         .values(level=to_level, next_at=next_at)).rowcount == 1
 
 
-def late_arbitrations(session: Session, now: datetime, limit: int):
-    return session.execute(
+def late_arbitrations(conn: Connection, now: datetime, limit: int):
+    return conn.execute(
         select(arbitrations.c.arbitration_id, arbitrations.c.whistle_id, arbitrations.c.reason,
                arbitrations.c.decide_by, cases.c.street_code)
         .join(cases, cases.c.whistle_id == arbitrations.c.whistle_id)
@@ -184,27 +188,27 @@ def late_arbitrations(session: Session, now: datetime, limit: int):
         .limit(limit).with_for_update(skip_locked=True, of=arbitrations)).all()
 
 
-def mark_overdue(session: Session, arbitration_id: str) -> bool:
-    return session.execute(update(arbitrations).where(
+def mark_overdue(conn: Connection, arbitration_id: str) -> bool:
+    return conn.execute(update(arbitrations).where(
         arbitrations.c.arbitration_id == arbitration_id, arbitrations.c.overdue.is_(False))
         .values(overdue=True)).rowcount == 1
 
 
 # ---------------------------------------------------------------- reads
-def case_dict(session: Session, whistle_id: str) -> dict | None:
-    row = session.execute(select(cases).where(cases.c.whistle_id == whistle_id)).first()
+def case_dict(conn: Connection, whistle_id: str) -> dict | None:
+    row = conn.execute(select(cases).where(cases.c.whistle_id == whistle_id)).first()
     return None if row is None else jsonable(row._mapping)
 
 
-def open_arbitrations(session: Session) -> list[dict]:
-    rows = session.execute(select(arbitrations).where(arbitrations.c.status == "open")
+def open_arbitrations(conn: Connection) -> list[dict]:
+    rows = conn.execute(select(arbitrations).where(arbitrations.c.status == "open")
                            .order_by(arbitrations.c.decide_by)).all()
     return [jsonable(r._mapping) for r in rows]
 
 
-def overdue(session: Session, now: datetime) -> list[dict]:
+def overdue(conn: Connection, now: datetime) -> list[dict]:
     """Steps past their deadline and not done: the district leader's 督办 list."""
-    rows = session.execute(
+    rows = conn.execute(
         select(step_deadlines.c.callout_id, step_deadlines.c.step, step_deadlines.c.due_at,
                step_deadlines.c.level, callouts.c.whistle_id, callouts.c.department_code,
                cases.c.street_code)

@@ -95,7 +95,7 @@ class DispatchService(OpsEndpoints):
 
     def _read(self, query, *args):
         with self.store.unit_of_work() as uow:
-            return query(uow.session, *args)
+            return query(uow.conn, *args)
 
     def _report(self, report: DepartmentReport) -> dict:
         return self._run(handlers.report, report).model_dump(mode="json")
@@ -175,7 +175,7 @@ class DispatchService(OpsEndpoints):
 
     def _overdue(self) -> list[dict]:
         with self.store.unit_of_work() as uow:
-            return repo.overdue(uow.session, uow.now)
+            return repo.overdue(uow.conn, uow.now)
 
     @rpc
     def overdue(self) -> list[dict]:
@@ -233,11 +233,10 @@ def prepare(settings) -> None:
     """Creates the database, records the matrix version, and declares every department's queue."""
     from datetime import datetime, timezone
 
-    from sqlalchemy.orm import Session
 
     from services.common.broker import declare_topology
     from services.common.db import create_schema
     engine = create_schema(settings.database_url, metadata)
-    with Session(engine) as session, session.begin():
-        repo.store_matrix(session, process_rules().matrix, datetime.now(timezone.utc))
+    with engine.begin() as conn:
+        repo.store_matrix(conn, process_rules().matrix, datetime.now(timezone.utc))
     declare_topology(settings, load_reference())

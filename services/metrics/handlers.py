@@ -1,55 +1,80 @@
 """Metrics use cases: record each event once in the read model, then observe it in Prometheus."""
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
 
 from services.common.events import (AllCheckedIn, ArbitrationOpened, CalloutArrived, CalloutCheckedIn,
                                     CalloutCompleted, CalloutEscalated, CalloutIssued, CalloutReturned, Event,
                                     FollowUpRecorded, TeamAssembled, WhistleClosed, WhistleRaised)
+from services.common.sql import update_by_key
 from services.common.uow import UnitOfWork
 from services.metrics import instruments as m
 from services.metrics.orm import callout_facts
 
 
-def record(uow: UnitOfWork, event: Event) -> None:
-    """Stores the event's facts and observes it in Prometheus once that has committed."""
-    for observe in _facts(uow.session, event):
-        uow.after_commit(observe)
+def record(uow: UnitOfWork, events: list[Event]) -> None:
+    """Stores the batch's call-out facts (one insert and one update for the lot) and observes every
+    event in Prometheus once that has committed."""
+    _store_facts(uow.conn, events)
+    urgency_of = _urgencies(uow.conn, [e.whistle_id for e in events if isinstance(e, AllCheckedIn)])
+    for event in events:
+        for observe in _observations(event, urgency_of):
+            uow.after_commit(observe)
 
 
-def _facts(session: Session, event: Event) -> list:
-    """Stores the event's facts; returns the observations to make once that has committed."""
+def _fact(event: CalloutIssued | CalloutCheckedIn) -> dict:
+    check_in_by = event.deadlines.check_in_by if isinstance(event, CalloutIssued) else event.check_in_by
+    return {"callout_id": event.callout_id, "whistle_id": event.whistle_id, "department_code": event.department_code,
+            "street_code": event.street_code, "category": event.category, "urgency": event.urgency,
+            "issued_at": event.issued_at, "check_in_by": check_in_by, "checked_in_at": None, "on_time": None}
+
+
+def _store_facts(conn: Connection, events: list[Event]) -> None:
+    """One row per call-out; a check-in may overtake its call-out on the bus, and fills the row either way."""
+    facts = [e for e in events if isinstance(e, (CalloutIssued, CalloutCheckedIn))]
+    if not facts:
+        return
+    ids = list({e.callout_id for e in facts})
+    stored = set(conn.execute(select(callout_facts.c.callout_id).where(callout_facts.c.callout_id.in_(ids)))
+                 .scalars())
+    new: dict[str, dict] = {}
+    checked_in: dict[str, dict] = {}
+    for event in facts:
+        if event.callout_id not in stored and event.callout_id not in new:
+            new[event.callout_id] = _fact(event)
+        if isinstance(event, CalloutCheckedIn):
+            values = {"checked_in_at": event.checked_in_at, "on_time": event.on_time}
+            if event.callout_id in new:
+                new[event.callout_id].update(values)
+            else:
+                checked_in[event.callout_id] = values
+    if new:
+        conn.execute(insert(callout_facts), list(new.values()))
+    update_by_key(conn, callout_facts, "callout_id", checked_in.items())
+
+
+def _urgencies(conn: Connection, whistle_ids: list[str]) -> dict[str, str]:
+    if not whistle_ids:
+        return {}
+    rows = conn.execute(select(callout_facts.c.whistle_id, callout_facts.c.urgency)
+                        .where(callout_facts.c.whistle_id.in_(set(whistle_ids)))).all()
+    return {row.whistle_id: row.urgency for row in rows}
+
+
+def _observations(event: Event, urgency_of: dict[str, str]) -> list:
+    """What to observe in Prometheus for one event."""
     if isinstance(event, WhistleRaised):
         return [m.WHISTLES_RAISED.labels(event.street_code, event.urgency).inc]
     if isinstance(event, CalloutIssued):
-        session.execute(insert(callout_facts).values(
-            callout_id=event.callout_id, whistle_id=event.whistle_id,
-            department_code=event.department_code, street_code=event.street_code,
-            category=event.category, urgency=event.urgency, issued_at=event.issued_at,
-            check_in_by=event.deadlines.check_in_by))
         return [m.CALLOUTS_ISSUED.labels(event.department_code, event.urgency).inc]
     if isinstance(event, CalloutCheckedIn):
-        # the check-in may overtake its call-out on the bus: the fact is completed either way
-        found = session.execute(select(callout_facts.c.callout_id).where(
-            callout_facts.c.callout_id == event.callout_id)).first()
-        values = dict(checked_in_at=event.checked_in_at, on_time=event.on_time)
-        if found:
-            session.execute(update(callout_facts).where(
-                callout_facts.c.callout_id == event.callout_id).values(**values))
-        else:
-            session.execute(insert(callout_facts).values(
-                callout_id=event.callout_id, whistle_id=event.whistle_id,
-                department_code=event.department_code, street_code=event.street_code,
-                category=event.category, urgency=event.urgency, issued_at=event.issued_at,
-                check_in_by=event.check_in_by, **values))
         latency = (event.checked_in_at - event.issued_at).total_seconds()
         return [lambda: m.CHECKIN_LATENCY.labels(event.department_code, event.urgency).observe(latency),
                 m.CHECKINS.labels(event.department_code, event.urgency, str(event.on_time).lower()).inc]
     if isinstance(event, AllCheckedIn):
         latency = (event.last_checked_in_at - event.first_issued_at).total_seconds()
-        urgency = session.execute(select(callout_facts.c.urgency).where(
-            callout_facts.c.whistle_id == event.whistle_id).limit(1)).scalar() or "unknown"
+        urgency = urgency_of.get(event.whistle_id, "unknown")
         return [lambda: m.ALL_CHECKED_IN_LATENCY.labels(urgency).observe(latency)]
     if isinstance(event, TeamAssembled):
         return [m.TEAMS.labels(event.category, str(not event.gaps).lower()).inc]
@@ -77,9 +102,9 @@ def _facts(session: Session, event: Event) -> list:
     return []
 
 
-def replay_facts(session: Session) -> int:
+def replay_facts(conn: Connection) -> int:
     """Rebuilds the call-out instruments from the read model after a restart; returns rows replayed."""
-    rows = session.execute(select(callout_facts)).all()
+    rows = conn.execute(select(callout_facts)).all()
     for r in rows:
         m.CALLOUTS_ISSUED.labels(r.department_code, r.urgency).inc()
         if r.checked_in_at is not None:

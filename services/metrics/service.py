@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy.orm import Session
+
 
 from services.common.consumer import consume
 from services.common.db import create_schema
@@ -28,8 +28,8 @@ class ReplayOnStart(DependencyProvider):
 
     def setup(self):
         engine = create_schema(self.container.config["SETTINGS"].database_url, metadata)
-        with Session(engine) as session:
-            handlers.replay_facts(session)
+        with engine.connect() as conn:
+            handlers.replay_facts(conn)
 
 
 class MetricsService(OpsEndpoints):
@@ -39,9 +39,9 @@ class MetricsService(OpsEndpoints):
 
     @consume("metrics.events", [(CALLOUTS, "callout.#"), *((EVENTS, e.event_type) for e in CONSUMED_EVENTS
                                                            if e is not CalloutIssued)],
-             CONSUMED_EVENTS)
-    def on_event(self, uow, event):
-        handlers.record(uow, event)
+             CONSUMED_EVENTS, batch=True)
+    def on_events(self, uow, events):
+        handlers.record(uow, events)
 
 
 SERVICE = MetricsService

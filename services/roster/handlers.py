@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from services.common.events import CalloutIssued, TeamAssembled, TeamMember
 from services.common.reference import ReferenceData
@@ -13,11 +13,11 @@ from services.roster.domain import NoTeam, Officer, assemble_team, shift_at
 from services.roster.orm import officers, teams
 
 
-def load_officers(session: Session, reference: ReferenceData) -> int:
+def load_officers(conn: Connection, reference: ReferenceData) -> int:
     """Makes the officers table match the reference data; returns how many officers it holds."""
-    session.execute(delete(officers))
+    conn.execute(delete(officers))
     for o in reference.officers:
-        session.execute(insert(officers).values(code=o.code, name=o.name, department_code=o.department,
+        conn.execute(insert(officers).values(code=o.code, name=o.name, department_code=o.department,
                                                 shifts=list(o.shifts), team_lead=o.team_lead))
     return len(reference.officers)
 
@@ -28,12 +28,12 @@ def _member(officer: Officer) -> TeamMember:
 
 def on_callout(uow: UnitOfWork, event: CalloutIssued) -> TeamAssembled | None:
     """Assembles the whistle's joint team when its lead call-out needs joint enforcement."""
-    session, now = uow.session, uow.now
+    conn, now = uow.conn, uow.now
     if not event.joint_enforcement or event.role != "lead":
         return None
-    if session.execute(select(teams.c.team_id).where(teams.c.whistle_id == event.whistle_id)).first():
+    if conn.execute(select(teams.c.team_id).where(teams.c.whistle_id == event.whistle_id)).first():
         return None
-    rows = session.execute(select(officers).where(officers.c.department_code.in_(event.departments))).all()
+    rows = conn.execute(select(officers).where(officers.c.department_code.in_(event.departments))).all()
     pool = [Officer(r.code, r.name, r.department_code, tuple(r.shifts), r.team_lead) for r in rows]
     try:
         team = assemble_team(event.departments, pool, shift_at(now))
@@ -50,15 +50,15 @@ def on_callout(uow: UnitOfWork, event: CalloutIssued) -> TeamAssembled | None:
             team_id=str(uuid.uuid4()), whistle_id=event.whistle_id, street_code=event.street_code,
             category=event.category, lead=_member(team.lead),
             members=tuple(_member(m) for m in team.members), gaps=team.gaps, occurred_at=now)
-    session.execute(insert(teams).values(
+    conn.execute(insert(teams).values(
         team_id=assembled.team_id, whistle_id=event.whistle_id, lead_officer=assembled.lead.officer_code,
         members=[m.model_dump() for m in assembled.members], gaps=list(assembled.gaps), assembled_at=now))
     uow.emit(assembled)
     return assembled
 
 
-def team_of(session: Session, whistle_id: str) -> dict | None:
-    row = session.execute(select(teams).where(teams.c.whistle_id == whistle_id)).first()
+def team_of(conn: Connection, whistle_id: str) -> dict | None:
+    row = conn.execute(select(teams).where(teams.c.whistle_id == whistle_id)).first()
     if row is None:
         return None
     data = dict(row._mapping)

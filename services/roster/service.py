@@ -22,7 +22,7 @@ class RosterService(OpsEndpoints):
 
     def _team(self, whistle_id: str) -> dict | None:
         with self.store.unit_of_work() as uow:
-            return handlers.team_of(uow.session, whistle_id)
+            return handlers.team_of(uow.conn, whistle_id)
 
     @rpc
     def team_of(self, whistle_id: str) -> dict | None:
@@ -42,10 +42,9 @@ SERVICE = RosterService
 
 def prepare(settings) -> None:
     """Creates the database and loads the officers from the reference data."""
-    from sqlalchemy.orm import Session
 
     from services.common.db import create_schema
     from services.common.reference import load_reference
     engine = create_schema(settings.database_url, metadata)
-    with Session(engine) as session, session.begin():
-        handlers.load_officers(session, load_reference())
+    with engine.begin() as conn:
+        handlers.load_officers(conn, load_reference())

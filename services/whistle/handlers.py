@@ -1,7 +1,7 @@
 """Whistle use cases: raise (idempotent, or linked to an open duplicate), progress, closure, send-back, reads.
 
 Each takes the unit of work it runs in (services/common/uow.py): reads and writes go through
-`uow.session`, events through `uow.emit`, and the clock's reading is `uow.now`."""
+`uow.conn`, events through `uow.emit`, and the clock's reading is `uow.now`."""
 from __future__ import annotations
 
 import uuid
@@ -9,13 +9,14 @@ import zlib
 from datetime import datetime
 
 from sqlalchemy import insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from services.common.db import is_postgres
 from services.common.events import (CloseWhistle, Event, FollowUp, RaiseWhistle, SendBack, WhistleLinked,
                                     WhistleOutcome, WhistleRaised, iso)
 from services.common.geo import bounding_box
 from services.common.reference import ReferenceData
+from services.common.sql import update_by_key
 from services.common.uow import UnitOfWork
 from services.whistle import domain
 from services.whistle.domain import (NOT_OPEN, Candidate, InvalidWhistle, NoSuchWhistle, TimelineEntry,
@@ -23,22 +24,25 @@ from services.whistle.domain import (NOT_OPEN, Candidate, InvalidWhistle, NoSuch
 from services.whistle.orm import timeline, whistles
 
 
-def _add_line(session: Session, whistle_id: str, entry: TimelineEntry, event_id: str | None = None) -> None:
-    session.execute(insert(timeline).values(
-        whistle_id=whistle_id, at=entry.at, kind=entry.kind, actor=entry.actor, summary=entry.summary,
-        detail=entry.detail, event_id=event_id))
+def _line(whistle_id: str, entry: TimelineEntry, event_id: str | None = None) -> dict:
+    return {"whistle_id": whistle_id, "at": entry.at, "kind": entry.kind, "actor": entry.actor,
+            "summary": entry.summary, "detail": entry.detail, "event_id": event_id}
 
 
-def _open_duplicate(session: Session, command: RaiseWhistle, radius_m: float) -> tuple[str, float] | None:
+def _add_line(conn: Connection, whistle_id: str, entry: TimelineEntry, event_id: str | None = None) -> None:
+    conn.execute(insert(timeline), [_line(whistle_id, entry, event_id)])
+
+
+def _open_duplicate(conn: Connection, command: RaiseWhistle, radius_m: float) -> tuple[str, float] | None:
     lon, lat = command.place.lon, command.place.lat
     if lon is None or lat is None or radius_m <= 0:
         return None
-    if is_postgres(session):
+    if is_postgres(conn):
         # two reports of one problem at the same moment would each see no open whistle and both call
         # the departments: reports of one category take turns until their transaction ends
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(command.category.encode())})
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(command.category.encode())})
     min_lon, min_lat, max_lon, max_lat = bounding_box(lon, lat, radius_m)
-    rows = session.execute(
+    rows = conn.execute(
         select(whistles.c.id, whistles.c.category, whistles.c.status, whistles.c.lon, whistles.c.lat)
         .where(whistles.c.category == command.category, whistles.c.status.not_in(NOT_OPEN),
                whistles.c.lat.between(min_lat, max_lat), whistles.c.lon.between(min_lon, max_lon))
@@ -55,8 +59,8 @@ def raise_whistle(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhist
     errors = check_against_reference(command, reference)
     if errors:
         raise InvalidWhistle(errors)
-    session, now = uow.session, uow.now
-    existing = session.execute(select(whistles.c.id, whistles.c.linked_to).where(
+    conn, now = uow.conn, uow.now
+    existing = conn.execute(select(whistles.c.id, whistles.c.linked_to).where(
         whistles.c.street_code == command.street_code, whistles.c.request_id == command.request_id)).first()
     if existing:
         outcome = WhistleOutcome(request_id=command.request_id, street_code=command.street_code,
@@ -68,11 +72,11 @@ def raise_whistle(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhist
 
 
 def _store_new(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle) -> WhistleOutcome:
-    session, now = uow.session, uow.now
+    conn, now = uow.conn, uow.now
     whistle_id = str(uuid.uuid4())
-    duplicate = _open_duplicate(session, command, reference.duplicate_radius_m)
+    duplicate = _open_duplicate(conn, command, reference.duplicate_radius_m)
     linked_to, metres = duplicate if duplicate else (None, None)
-    session.execute(insert(whistles).values(
+    conn.execute(insert(whistles).values(
         id=whistle_id, request_id=command.request_id, street_code=command.street_code,
         grid_code=command.grid_code, category=command.category, urgency=command.urgency,
         source=command.source, description=command.description, address=command.place.address,
@@ -82,7 +86,7 @@ def _store_new(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle)
     if linked_to is None:
         raised = WhistleRaised(whistle_id=whistle_id, raised_at=now, occurred_at=now,
                                **command.model_dump(exclude={"schema_version"}))
-        _add_line(session, whistle_id, TimelineEntry(
+        _add_line(conn, whistle_id, TimelineEntry(
             now, raised.event_type, command.reported_by,
             f"{command.street_code} raised a {command.urgency} whistle: {command.category}",
             {"source": command.source, "request_id": command.request_id}), raised.event_id)
@@ -93,11 +97,11 @@ def _store_new(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle)
                                category=command.category, distance_m=round(metres, 1), occurred_at=now)
         detail = {"source": command.source, "request_id": command.request_id, "linked_to": linked_to,
                   "distance_m": linked.distance_m}
-        _add_line(session, whistle_id, TimelineEntry(
+        _add_line(conn, whistle_id, TimelineEntry(
             now, linked.event_type, command.reported_by,
             f"{command.street_code} reported a {command.category} {linked.distance_m:.0f} m from open whistle "
             f"{linked_to}, and joined it", detail), linked.event_id)
-        _add_line(session, linked_to, TimelineEntry(
+        _add_line(conn, linked_to, TimelineEntry(
             now, "whistle.report_joined", command.reported_by,
             f"a second report joined: {command.description} ({command.reported_by}, {command.street_code}, "
             f"{linked.distance_m:.0f} m away)",
@@ -112,8 +116,8 @@ def _store_new(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle)
 
 # ---------------------------------------------------------------- the status machine's inputs
 
-def _lock(session: Session, whistle_id: str):
-    return session.execute(select(whistles).where(whistles.c.id == whistle_id).with_for_update()).first()
+def _lock(conn: Connection, whistle_id: str):
+    return conn.execute(select(whistles).where(whistles.c.id == whistle_id).with_for_update()).first()
 
 
 def _state(row) -> WhistleState:
@@ -122,24 +126,44 @@ def _state(row) -> WhistleState:
                         followed_up=row.follow_up is not None, linked_to=row.linked_to)
 
 
-def _save(session: Session, state: WhistleState, now: datetime, **more) -> None:
-    session.execute(update(whistles).where(whistles.c.id == state.whistle_id).values(
+def _state_changes(before: WhistleState, after: WhistleState) -> dict:
+    changes = {"status": after.status, "round": after.round, "round_started_at": after.round_started_at,
+               "completed": list(after.completed)}
+    old = {"status": before.status, "round": before.round, "round_started_at": before.round_started_at,
+           "completed": list(before.completed)}
+    return {k: v for k, v in changes.items() if old[k] != v}
+
+
+def _save(conn: Connection, state: WhistleState, now: datetime, **more) -> None:
+    conn.execute(update(whistles).where(whistles.c.id == state.whistle_id).values(
         status=state.status, round=state.round, round_started_at=state.round_started_at,
         completed=list(state.completed), updated_at=now, **more))
 
 
-def record_progress(uow: UnitOfWork, event: Event) -> None:
-    """Moves the whistle's status for a dispatch or roster event and adds its timeline line."""
-    row = _lock(uow.session, event.whistle_id)
-    if row is None:
-        raise NoSuchWhistle.one("whistle_id", f"no whistle {event.whistle_id} for {event.event_type}")
-    state, entry = domain.apply_progress(_state(row), event)
-    _add_line(uow.session, event.whistle_id, entry, event.event_id)
-    _save(uow.session, state, uow.now)
+def record_progress(uow: UnitOfWork, events: list[Event]) -> None:
+    """Moves each whistle's status for dispatch and roster events, a timeline line per event.
+
+    One read and one write per whistle, however many of its events the batch holds; rows are
+    locked in id order, so two batches never wait on each other crosswise."""
+    ids = sorted({e.whistle_id for e in events})
+    rows = uow.conn.execute(select(whistles).where(whistles.c.id.in_(ids)).order_by(whistles.c.id)
+                            .with_for_update()).all()
+    before = {row.id: _state(row) for row in rows}
+    states = dict(before)
+    lines = []
+    for event in events:
+        if event.whistle_id not in states:
+            raise NoSuchWhistle.one("whistle_id", f"no whistle {event.whistle_id} for {event.event_type}")
+        states[event.whistle_id], entry = domain.apply_progress(states[event.whistle_id], event)
+        lines.append(_line(event.whistle_id, entry, event.event_id))
+    uow.conn.execute(insert(timeline), lines)
+    update_by_key(uow.conn, whistles, "id", [
+        (whistle_id, {**_state_changes(before[whistle_id], state), "updated_at": uow.now})
+        for whistle_id, state in states.items()])
 
 
-def _locked_state(session: Session, whistle_id: str) -> WhistleState:
-    row = _lock(session, whistle_id)
+def _locked_state(conn: Connection, whistle_id: str) -> WhistleState:
+    row = _lock(conn, whistle_id)
     if row is None:
         raise NoSuchWhistle.one("whistle_id", f"no whistle {whistle_id}")
     return _state(row)
@@ -147,35 +171,35 @@ def _locked_state(session: Session, whistle_id: str) -> WhistleState:
 
 def close_whistle(uow: UnitOfWork, command: CloseWhistle) -> WhistleState:
     """销号, storing its evidence; the last follow-up belongs to the last closure, so it is cleared."""
-    session, now = uow.session, uow.now
-    state = _locked_state(session, command.whistle_id)
+    conn, now = uow.conn, uow.now
+    state = _locked_state(conn, command.whistle_id)
     state, closed, entry = domain.close(state, command, now)
-    _add_line(session, state.whistle_id, entry, closed.event_id)
+    _add_line(conn, state.whistle_id, entry, closed.event_id)
     uow.emit(closed)
-    _save(session, state, now, follow_up=None,
+    _save(conn, state, now, follow_up=None,
           closure={"round": state.round, "confirmed_by": command.confirmed_by, "closed_at": iso(now),
                    "evidence": command.evidence.model_dump(mode="json")})
     return state
 
 
 def send_back(uow: UnitOfWork, reference: ReferenceData, command: SendBack) -> WhistleState:
-    session, now = uow.session, uow.now
-    state = _locked_state(session, command.whistle_id)
+    conn, now = uow.conn, uow.now
+    state = _locked_state(conn, command.whistle_id)
     state, sent, entry = domain.send_back(state, command, reference.department_codes, now)
-    _add_line(session, state.whistle_id, entry, sent.event_id)
+    _add_line(conn, state.whistle_id, entry, sent.event_id)
     uow.emit(sent)
-    _save(session, state, now)
+    _save(conn, state, now)
     return state
 
 
 def record_follow_up(uow: UnitOfWork, command: FollowUp) -> WhistleState:
-    session, now = uow.session, uow.now
-    state = _locked_state(session, command.whistle_id)
+    conn, now = uow.conn, uow.now
+    state = _locked_state(conn, command.whistle_id)
     state, events, entries = domain.follow_up(state, command, now)
     for event, entry in zip(events, entries):
-        _add_line(session, state.whistle_id, entry, event.event_id)
+        _add_line(conn, state.whistle_id, entry, event.event_id)
         uow.emit(event)
-    _save(session, state, now, follow_up={"rating": command.rating, "comment": command.comment,
+    _save(conn, state, now, follow_up={"rating": command.rating, "comment": command.comment,
                                           "recorded_by": command.recorded_by, "reopen": command.reopen,
                                           "recorded_at": iso(now)})
     return state
@@ -183,27 +207,27 @@ def record_follow_up(uow: UnitOfWork, command: FollowUp) -> WhistleState:
 
 # ---------------------------------------------------------------- reads
 
-def _whistle_dict(session: Session, row) -> dict:
+def _whistle_dict(conn: Connection, row) -> dict:
     data = dict(row._mapping)
     for key in ("raised_at", "updated_at", "round_started_at"):
         data[key] = iso(data[key])
     data["place"] = {"address": data.pop("address"), "lon": data.pop("lon"), "lat": data.pop("lat")}
     data["completed"] = list(data["completed"] or ())
-    data["linked"] = list(session.execute(select(whistles.c.id).where(whistles.c.linked_to == row.id)
+    data["linked"] = list(conn.execute(select(whistles.c.id).where(whistles.c.linked_to == row.id)
                                           .order_by(whistles.c.raised_at, whistles.c.id)).scalars())
     return data
 
 
-def get_whistle(session: Session, whistle_id: str) -> dict | None:
-    row = session.execute(select(whistles).where(whistles.c.id == whistle_id)).first()
-    return _whistle_dict(session, row) if row else None
+def get_whistle(conn: Connection, whistle_id: str) -> dict | None:
+    row = conn.execute(select(whistles).where(whistles.c.id == whistle_id)).first()
+    return _whistle_dict(conn, row) if row else None
 
 
-def get_timeline(session: Session, whistle_id: str) -> list[dict] | None:
+def get_timeline(conn: Connection, whistle_id: str) -> list[dict] | None:
     """Every line of a whistle's timeline, by time and then by the order they were written."""
-    if session.execute(select(whistles.c.id).where(whistles.c.id == whistle_id)).first() is None:
+    if conn.execute(select(whistles.c.id).where(whistles.c.id == whistle_id)).first() is None:
         return None
-    rows = session.execute(select(timeline).where(timeline.c.whistle_id == whistle_id)
+    rows = conn.execute(select(timeline).where(timeline.c.whistle_id == whistle_id)
                            .order_by(timeline.c.at, timeline.c.id)).all()
     return [{"at": iso(r.at), "kind": r.kind, "actor": r.actor, "summary": r.summary, "detail": r.detail}
             for r in rows]

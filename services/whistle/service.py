@@ -81,9 +81,9 @@ class WhistleService(OpsEndpoints):
 
     def _whistle(self, whistle_id: str, with_timeline: bool = False) -> dict | None:
         with self.store.unit_of_work() as uow:
-            whistle = handlers.get_whistle(uow.session, whistle_id)
+            whistle = handlers.get_whistle(uow.conn, whistle_id)
             if whistle is not None and with_timeline:
-                whistle["timeline"] = handlers.get_timeline(uow.session, whistle_id)
+                whistle["timeline"] = handlers.get_timeline(uow.conn, whistle_id)
             return whistle
 
     # ------------------------------------------------------------------ RPC
@@ -121,9 +121,9 @@ class WhistleService(OpsEndpoints):
     def on_raise_request(self, uow, command: RaiseWhistle):
         handlers.raise_whistle(uow, self.reference, command)
 
-    @consume("whistle.progress", PROGRESS_BINDINGS, PROGRESS)
-    def on_progress(self, uow, event):
-        handlers.record_progress(uow, event)
+    @consume("whistle.progress", PROGRESS_BINDINGS, PROGRESS, batch=True)
+    def on_progress(self, uow, events):
+        handlers.record_progress(uow, events)
 
     # ------------------------------------------------------------------ HTTP
     @http("POST", "/api/v1/whistles")
@@ -159,7 +159,7 @@ class WhistleService(OpsEndpoints):
     @json_api
     def http_get_timeline(self, request, whistle_id):
         with self.store.unit_of_work() as uow:
-            entries = handlers.get_timeline(uow.session, whistle_id)
+            entries = handlers.get_timeline(uow.conn, whistle_id)
         if entries is None:
             raise HttpError(404, f"no whistle {whistle_id}")
         return 200, {"whistle_id": whistle_id, "timeline": entries}

@@ -98,7 +98,7 @@ def _relay(stack, amqp_uri: str):
                                          "CONFIRM_TIMEOUT_SECONDS": "3"})
     engine = create_schema(settings.database_url, whistle_metadata)
     factory = sessionmaker(bind=engine)
-    return Relay(whistle_platform, factory, ConfirmedPublisher(settings), "test"), factory
+    return Relay(whistle_platform, engine, ConfirmedPublisher(settings), "test"), factory
 
 
 def _stage(factory, event) -> None:

@@ -69,16 +69,16 @@ class DispatchDriver:
 
     def callouts_of(self, whistle_id: str) -> list[dict]:
         with self.store.unit_of_work() as uow:
-            return handlers.callouts_of(uow.session, whistle_id)
+            return handlers.callouts_of(uow.conn, whistle_id)
 
     def case_of(self, whistle_id: str) -> dict | None:
         with self.store.unit_of_work() as uow:
-            return repo.case_dict(uow.session, whistle_id)
+            return repo.case_dict(uow.conn, whistle_id)
 
     def open_arbitrations(self) -> list[dict]:
         with self.store.unit_of_work() as uow:
-            return repo.open_arbitrations(uow.session)
+            return repo.open_arbitrations(uow.conn)
 
     def overdue(self, now: datetime) -> list[dict]:
         with self.store.unit_of_work(now) as uow:
-            return repo.overdue(uow.session, now)
+            return repo.overdue(uow.conn, now)

@@ -1,7 +1,7 @@
 """Roster rules: which shift is on, and who makes up a joint enforcement team ("城管+N")."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
