@@ -24,11 +24,15 @@ from services.dispatch.rules import Rules
 
 # ---------------------------------------------------------------- steps shared by the use cases
 def _issue(uow: UnitOfWork, rules: Rules, case: Case, departments: tuple[str, ...], reason,
-           everyone: tuple[str, ...] | None = None, role: str | None = None) -> list[Callout]:
+           everyone: tuple[str, ...] | None = None, role: str | None = None,
+           position: int | None = None) -> list[Callout]:
+    """Issues call-outs to departments and starts their clocks; `position` is how many the whistle
+    already has (counted when not given)."""
     conn = uow.conn
+    if position is None:
+        position = repo.count_callouts(conn, case.whistle_id)
     made = issue(case, repo.matrix_of(conn, rules, case.matrix_version), rules.reference.urgencies[case.urgency],
-                 rules.is_workday, uow.now, departments, reason, rules.names, everyone, role,
-                 repo.count_callouts(conn, case.whistle_id))
+                 rules.is_workday, uow.now, departments, reason, rules.names, everyone, role, position)
     repo.add_callouts(conn, [callout for callout, _ in made], rules.ladder)
     uow.emit(*(event for _, event in made))
     return [callout for callout, _ in made]
@@ -75,7 +79,7 @@ def on_whistle_raised(uow: UnitOfWork, rules: Rules, event: WhistleRaised) -> in
         return 0
     uow.emit(opened.located)
     departments = rules.matrix.assignment(opened.case.street_code, opened.case.category)
-    return len(_issue(uow, rules, opened.case, departments, "matrix"))
+    return len(_issue(uow, rules, opened.case, departments, "matrix", position=0))
 
 
 def report(uow: UnitOfWork, rules: Rules, report: DepartmentReport) -> ReportOutcome:
@@ -106,7 +110,7 @@ def report(uow: UnitOfWork, rules: Rules, report: DepartmentReport) -> ReportOut
     if isinstance(following, Reroute):
         everyone = tuple(dict.fromkeys((*tried, following.department_code)))
         siblings += _issue(uow, rules, case, (following.department_code,), "rerouted", everyone,
-                           role=changed.role)
+                           role=changed.role, position=len(siblings))
     repo.save_case(conn, case, _progress(uow, case, siblings))
     return outcome
 

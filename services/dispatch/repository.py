@@ -1,10 +1,11 @@
 """Dispatch's tables as its use cases need them: cases, call-outs and their clocks, arbitrations, matrices."""
 from __future__ import annotations
 
-from dataclasses import asdict
+import functools
+from dataclasses import asdict, fields
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from services.common.events import Place
@@ -44,6 +45,27 @@ def jsonable(mapping) -> dict:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in mapping.items()}
 
 
+# statements of the hot path, built once (services/common/sql.py says why)
+_HAS_CASE = select(cases.c.whistle_id).where(cases.c.whistle_id == bindparam("whistle_id"))
+_LOCK_CASE = select(cases).where(cases.c.whistle_id == bindparam("whistle_id")).with_for_update()
+_WHISTLE_OF_CALLOUT = select(callouts.c.whistle_id).where(callouts.c.callout_id == bindparam("callout_id"))
+_CALLOUTS_OF = (select(callouts).where(callouts.c.whistle_id == bindparam("whistle_id"))
+                .order_by(callouts.c.round, callouts.c.position))
+_COUNT_CALLOUTS = select(func.count()).select_from(callouts).where(callouts.c.whistle_id == bindparam("whistle_id"))
+_RETURNS_WAITING = select(func.count()).select_from(arbitrations).where(
+    arbitrations.c.whistle_id == bindparam("whistle_id"), arbitrations.c.status == "open",
+    arbitrations.c.reason == "returned_without_alternative")
+_INSERT_CASE, _INSERT_CALLOUTS, _INSERT_DEADLINES = insert(cases), insert(callouts), insert(step_deadlines)
+
+
+@functools.lru_cache(maxsize=None)
+def _stop_clocks(steps: tuple[str, ...]):
+    # fixed values, not an expanding IN: this one runs with many parameter sets at once
+    return update(step_deadlines).where(step_deadlines.c.callout_id == bindparam("b_callout_id"),
+                                        or_(*(step_deadlines.c.step == step for step in steps))
+                                        ).values(done=True, next_at=None)
+
+
 # ---------------------------------------------------------------- the matrix
 def store_matrix(conn: Connection, matrix: Matrix, now: datetime) -> None:
     if not conn.execute(select(matrix_versions.c.version).where(
@@ -63,64 +85,64 @@ def matrix_of(conn: Connection, rules: Rules, version: str) -> Matrix:
 
 # ---------------------------------------------------------------- cases and call-outs
 def has_case(conn: Connection, whistle_id: str) -> bool:
-    return conn.execute(select(cases.c.whistle_id).where(cases.c.whistle_id == whistle_id)).first() is not None
+    return conn.execute(_HAS_CASE, {"whistle_id": whistle_id}).first() is not None
 
 
 def add_case(conn: Connection, case: Case) -> None:
-    conn.execute(insert(cases).values(**case_row(case)))
+    conn.execute(_INSERT_CASE, [case_row(case)])
 
 
 def lock_case(conn: Connection, whistle_id: str) -> Case:
-    row = conn.execute(select(cases).where(cases.c.whistle_id == whistle_id).with_for_update()).first()
+    row = conn.execute(_LOCK_CASE, {"whistle_id": whistle_id}).first()
     if row is None:
         raise IllegalStep("whistle_id", f"no whistle {whistle_id} in dispatch")
     return _case(row)
 
 
-def _changes(before, after, row) -> dict:
-    """The columns whose values differ between two versions of a record (as the table stores them)."""
-    old, new = row(before), row(after)
-    return {k: v for k, v in new.items() if old[k] != v}
+def _changes(before, after) -> dict:
+    """The fields whose values differ between two versions of a record, as the table stores them."""
+    changed = {}
+    for f in fields(after):
+        value = getattr(after, f.name)
+        if value != getattr(before, f.name):
+            changed[f.name] = list(value) if isinstance(value, tuple) else \
+                value.model_dump(mode="json") if isinstance(value, Place) else value
+    return changed
 
 
 def save_case(conn: Connection, before: Case, after: Case) -> None:
     """Writes what changed between two versions of a case (nothing when nothing did)."""
-    update_by_key(conn, cases, "whistle_id", [(after.whistle_id, _changes(before, after, case_row))])
+    update_by_key(conn, cases, "whistle_id", [(after.whistle_id, _changes(before, after))])
 
 
 def whistle_of_callout(conn: Connection, callout_id: str) -> str | None:
-    return conn.execute(select(callouts.c.whistle_id).where(callouts.c.callout_id == callout_id)).scalar()
+    return conn.execute(_WHISTLE_OF_CALLOUT, {"callout_id": callout_id}).scalar()
 
 
 def callouts_of(conn: Connection, whistle_id: str) -> list[Callout]:
-    rows = conn.execute(select(callouts).where(callouts.c.whistle_id == whistle_id)
-                           .order_by(callouts.c.round, callouts.c.position)).all()
-    return [_callout(r) for r in rows]
+    return [_callout(r) for r in conn.execute(_CALLOUTS_OF, {"whistle_id": whistle_id}).all()]
 
 
 def count_callouts(conn: Connection, whistle_id: str) -> int:
-    return conn.execute(select(func.count()).select_from(callouts).where(
-        callouts.c.whistle_id == whistle_id)).scalar_one()
+    return conn.execute(_COUNT_CALLOUTS, {"whistle_id": whistle_id}).scalar_one()
 
 
 def add_callouts(conn: Connection, made: list[Callout], ladder: Ladder) -> None:
     """New call-outs and one clock per step of each, whose first rung is due at the step's deadline."""
-    conn.execute(insert(callouts), [callout_row(c) for c in made])
-    conn.execute(insert(step_deadlines), [
+    conn.execute(_INSERT_CALLOUTS, [callout_row(c) for c in made])
+    conn.execute(_INSERT_DEADLINES, [
         {"callout_id": c.callout_id, "step": step, "due_at": due_at, "done": False, "level": 0,
          "next_at": ladder.next_at(due_at, 0)}
         for c in made for step, due_at in zip(STEPS, (c.check_in_by, c.arrival_by, c.completion_by))])
 
 
 def save_callout(conn: Connection, before: Callout, after: Callout) -> None:
-    update_by_key(conn, callouts, "callout_id", [(after.callout_id, _changes(before, after, callout_row))])
+    update_by_key(conn, callouts, "callout_id", [(after.callout_id, _changes(before, after))])
 
 
 def stop_clocks(conn: Connection, callout_ids: list[str], steps: tuple[str, ...] = STEPS) -> None:
     if callout_ids:
-        conn.execute(update(step_deadlines).where(
-            step_deadlines.c.callout_id.in_(callout_ids), step_deadlines.c.step.in_(steps))
-            .values(done=True, next_at=None))
+        conn.execute(_stop_clocks(steps), [{"b_callout_id": c} for c in callout_ids])
 
 
 # ---------------------------------------------------------------- arbitrations
@@ -133,9 +155,7 @@ def add_arbitration(conn: Connection, arbitration_id: str, whistle_id: str, reas
 
 def open_returns_waiting(conn: Connection, whistle_id: str) -> int:
     """Returns of this whistle still waiting for the district to name a department."""
-    return len(conn.execute(select(arbitrations.c.arbitration_id).where(
-        arbitrations.c.whistle_id == whistle_id, arbitrations.c.status == "open",
-        arbitrations.c.reason == "returned_without_alternative")).all())
+    return conn.execute(_RETURNS_WAITING, {"whistle_id": whistle_id}).scalar_one()
 
 
 def lock_arbitration(conn: Connection, arbitration_id: str):
