@@ -253,17 +253,6 @@ class Deadlines(Message):
 IssueReason = Literal["matrix", "rerouted", "added", "arbitrated", "sent_back", "reopened"]
 
 
-class WhistleLocated(Event):
-    """Where a whistle is, on the responsibility map (or as its street said, without coordinates)."""
-
-    event_type = "whistle.located"
-    whistle_id: str
-    street_code: str
-    community_code: Optional[str]
-    grid_code: Optional[str]
-    method: Literal["map", "given"]
-
-
 class CalloutIssued(Event):
     """The order to one department for one whistle: everything it needs to act."""
 
@@ -287,6 +276,38 @@ class CalloutIssued(Event):
     matrix_version: str
     round: int = 1                      # 2, 3... after a send-back or a reopening
     reason: IssueReason = "matrix"
+
+
+class IssuedCallout(Message):
+    """One call-out of a CalloutsIssued: the department's part."""
+
+    callout_id: str
+    department_code: str
+    department_name_zh: str
+    role: Role
+    deadlines: Deadlines
+    issued_at: Instant
+
+
+class CalloutsIssued(Event):
+    """Dispatch's own announcement of the call-outs it just issued for one whistle, one event however
+    many departments: what the whistle's timeline, the roster and the metrics need. Departments get
+    one CalloutIssued each on `callouts`; nothing of ours reads those."""
+
+    event_type = "callouts.issued"
+    whistle_id: str
+    street_code: str
+    community_code: Optional[str]
+    grid_code: Optional[str]
+    category: str
+    urgency: Urgency
+    joint_enforcement: bool
+    departments: tuple[str, ...]        # every department called on this whistle, lead first
+    round: int = 1
+    reason: IssueReason = "matrix"
+    # set when these are the call-outs of a whistle just located: by the responsibility map, or as given
+    located_by: Optional[Literal["map", "given"]] = None
+    callouts: tuple[IssuedCallout, ...] = Field(min_length=1)
 
 
 class CalloutStep(Event):
@@ -488,12 +509,12 @@ class TeamAssembled(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls for cls in
-    (WhistleOutcome, WhistleRaised, WhistleLinked, WhistleLocated, CalloutIssued, CalloutCheckedIn,
+    (WhistleOutcome, WhistleRaised, WhistleLinked, CalloutIssued, CalloutsIssued, CalloutCheckedIn,
      CalloutArrived, CalloutCompleted, CalloutReturned, CalloutEscalated, ArbitrationOpened,
      ArbitrationOverdue, ArbitrationDecided, ReportOutcome, AllCheckedIn, AllCompleted, WhistleClosed,
      WhistleSentBack, FollowUpRecorded, WhistleReopened, TeamAssembled)
 }
-DISPATCH_PROGRESS = (WhistleLocated, CalloutIssued, CalloutCheckedIn, CalloutArrived, CalloutCompleted,
+DISPATCH_PROGRESS = (CalloutsIssued, CalloutCheckedIn, CalloutArrived, CalloutCompleted,
                      CalloutReturned, CalloutEscalated, ArbitrationOpened, ArbitrationOverdue, ArbitrationDecided,
                      AllCheckedIn, AllCompleted)
 

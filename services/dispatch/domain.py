@@ -12,8 +12,8 @@ from datetime import datetime
 from services.common.errors import Conflict
 from services.common.events import (AllCheckedIn, AllCompleted, Arrive, CalloutArrived, CalloutCheckedIn,
                                     CalloutCompleted, CalloutIssued, CalloutReturned, CheckIn, Complete,
-                                    DepartmentReport, Deadlines, FieldError, IssueReason, Place, Return,
-                                    WhistleLocated, WhistleRaised)
+                                    CalloutsIssued, DepartmentReport, Deadlines, FieldError, IssueReason,
+                                    IssuedCallout, Place, Return, WhistleRaised)
 from services.common.reference import ReferenceData, UrgencyLevel
 from services.dispatch.areas import AreaMap, Located
 from services.dispatch.deadlines import IsWorkday, deadlines_for
@@ -81,15 +81,14 @@ class Callout:
 
 @dataclass(frozen=True)
 class Opened:
-    """A whistle's case as dispatch opens it: located (with its announcement), or waiting for arbitration."""
+    """A whistle's case as dispatch opens it: located (and how), or waiting for arbitration."""
 
     case: Case
-    located: WhistleLocated | None = None
+    located_by: str | None = None                              # "map" or "given"
     arbitration: tuple[str, tuple[str, ...]] | None = None    # (reason, the grids claiming the place)
 
 
-def open_case(event: WhistleRaised, matrix: Matrix, reference: ReferenceData, areas: AreaMap | None,
-              now: datetime) -> Opened:
+def open_case(event: WhistleRaised, matrix: Matrix, reference: ReferenceData, areas: AreaMap | None) -> Opened:
     """Where the whistle is and whose patch that makes it.
 
     With coordinates and a map, the responsibility map decides the grid, community and street (and
@@ -114,9 +113,7 @@ def open_case(event: WhistleRaised, matrix: Matrix, reference: ReferenceData, ar
     if locating:
         reason = "unowned_place" if where.reason == "unowned" else "disputed_place"
         return Opened(case, arbitration=(reason, where.candidates))
-    return Opened(case, located=WhistleLocated(whistle_id=case.whistle_id, street_code=case.street_code,
-                                               community_code=community, grid_code=grid, method=method,
-                                               occurred_at=now))
+    return Opened(case, located_by=method)
 
 
 def issue(case: Case, matrix: Matrix, level: UrgencyLevel, is_workday: IsWorkday, now: datetime,
@@ -145,6 +142,21 @@ def issue(case: Case, matrix: Matrix, level: UrgencyLevel, is_workday: IsWorkday
             round=case.round, reason=reason, occurred_at=now)
         out.append((callout, event))
     return out
+
+
+def announce(case: Case, made: list[tuple[Callout, CalloutIssued]], located_by: str | None,
+             now: datetime) -> CalloutsIssued:
+    """Dispatch's own announcement of call-outs just issued together (see CalloutsIssued)."""
+    first = made[0][1]
+    return CalloutsIssued(
+        whistle_id=case.whistle_id, street_code=case.street_code, community_code=case.community_code,
+        grid_code=case.grid_code, category=case.category, urgency=case.urgency,
+        joint_enforcement=first.joint_enforcement, departments=first.departments, round=case.round,
+        reason=first.reason, located_by=located_by,
+        callouts=tuple(IssuedCallout(callout_id=c.callout_id, department_code=c.department_code,
+                                     department_name_zh=e.department_name_zh, role=c.role, deadlines=e.deadlines,
+                                     issued_at=c.issued_at) for c, e in made),
+        occurred_at=now)
 
 
 def reopen_round(case: Case) -> Case:

@@ -11,12 +11,12 @@ from sqlalchemy.engine import Connection
 
 from services.common.events import (AddDepartment, ArbitrationDecided, ArbitrationOpened, ArbitrationOverdue,
                                     CalloutEscalated, DecideArbitration, DepartmentReport, ReportOutcome,
-                                    WhistleClosed, WhistleLocated, WhistleRaised, WhistleReopened,
+                                    WhistleClosed, WhistleRaised, WhistleReopened,
                                     WhistleSentBack)
 from services.common.uow import UnitOfWork
 from services.dispatch import repository as repo
 from services.dispatch.deadlines import due
-from services.dispatch.domain import (OPEN, STEP_OF, Arbitrate, Callout, Case, IllegalStep, Reroute, act,
+from services.dispatch.domain import (OPEN, STEP_OF, Arbitrate, Callout, Case, IllegalStep, Reroute, act, announce,
                                       departments_to_recall, issue, may_complete, open_case, progress,
                                       reopen_round)
 from services.dispatch.rules import Rules
@@ -25,16 +25,17 @@ from services.dispatch.rules import Rules
 # ---------------------------------------------------------------- steps shared by the use cases
 def _issue(uow: UnitOfWork, rules: Rules, case: Case, departments: tuple[str, ...], reason,
            everyone: tuple[str, ...] | None = None, role: str | None = None,
-           position: int | None = None) -> list[Callout]:
-    """Issues call-outs to departments and starts their clocks; `position` is how many the whistle
-    already has (counted when not given)."""
+           position: int | None = None, located_by: str | None = None) -> list[Callout]:
+    """Issues call-outs to departments and starts their clocks: one CalloutIssued per department on
+    `callouts`, and one CalloutsIssued for ourselves. `position` is how many the whistle already has
+    (counted when not given); `located_by` says the whistle was just located, and how."""
     conn = uow.conn
     if position is None:
         position = repo.count_callouts(conn, case.whistle_id)
     made = issue(case, repo.matrix_of(conn, rules, case.matrix_version), rules.reference.urgencies[case.urgency],
                  rules.is_workday, uow.now, departments, reason, rules.names, everyone, role, position)
     repo.add_callouts(conn, [callout for callout, _ in made], rules.ladder)
-    uow.emit(*(event for _, event in made))
+    uow.emit(*(event for _, event in made), announce(case, made, located_by, uow.now))
     return [callout for callout, _ in made]
 
 
@@ -72,14 +73,13 @@ def on_whistle_raised(uow: UnitOfWork, rules: Rules, event: WhistleRaised) -> in
     """Locates the whistle and issues its call-outs (or opens an arbitration); once per whistle."""
     if repo.has_case(uow.conn, event.whistle_id):
         return 0
-    opened = open_case(event, rules.matrix, rules.reference, rules.areas, uow.now)
+    opened = open_case(event, rules.matrix, rules.reference, rules.areas)
     repo.add_case(uow.conn, opened.case)
     if opened.arbitration is not None:
         _open_arbitration(uow, rules, opened.case, *opened.arbitration)
         return 0
-    uow.emit(opened.located)
     departments = rules.matrix.assignment(opened.case.street_code, opened.case.category)
-    return len(_issue(uow, rules, opened.case, departments, "matrix", position=0))
+    return len(_issue(uow, rules, opened.case, departments, "matrix", position=0, located_by=opened.located_by))
 
 
 def report(uow: UnitOfWork, rules: Rules, report: DepartmentReport) -> ReportOutcome:
@@ -163,10 +163,9 @@ def _decide_place(uow: UnitOfWork, rules: Rules, case: Case, command: DecideArbi
         raise IllegalStep("grid_code", f"unknown grid {command.grid_code!r}")
     case = replace(case, street_code=owner[0], grid_code=command.grid_code, community_code=owner[1],
                    status="active")
-    uow.emit(WhistleLocated(whistle_id=case.whistle_id, street_code=case.street_code, community_code=owner[1],
-                            grid_code=command.grid_code, method="given", occurred_at=uow.now))
     matrix = repo.matrix_of(uow.conn, rules, case.matrix_version)
-    _issue(uow, rules, case, matrix.assignment(case.street_code, case.category), "arbitrated")
+    _issue(uow, rules, case, matrix.assignment(case.street_code, case.category), "arbitrated",
+           located_by="given")
     return case
 
 

@@ -5,7 +5,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from services.common.events import (AllCheckedIn, ArbitrationOpened, CalloutArrived, CalloutCheckedIn,
-                                    CalloutCompleted, CalloutEscalated, CalloutIssued, CalloutReturned, Event,
+                                    CalloutCompleted, CalloutEscalated, CalloutReturned, CalloutsIssued, Event,
                                     FollowUpRecorded, TeamAssembled, WhistleClosed, WhistleRaised)
 from services.common.sql import update_by_key
 from services.common.uow import UnitOfWork
@@ -23,32 +23,45 @@ def record(uow: UnitOfWork, events: list[Event]) -> None:
             uow.after_commit(observe)
 
 
-def _fact(event: CalloutIssued | CalloutCheckedIn) -> dict:
-    check_in_by = event.deadlines.check_in_by if isinstance(event, CalloutIssued) else event.check_in_by
-    return {"callout_id": event.callout_id, "whistle_id": event.whistle_id, "department_code": event.department_code,
+def _fact(callout_id: str, department_code: str, event: CalloutsIssued | CalloutCheckedIn, issued_at,
+          check_in_by) -> dict:
+    return {"callout_id": callout_id, "whistle_id": event.whistle_id, "department_code": department_code,
             "street_code": event.street_code, "category": event.category, "urgency": event.urgency,
-            "issued_at": event.issued_at, "check_in_by": check_in_by, "checked_in_at": None, "on_time": None}
+            "issued_at": issued_at, "check_in_by": check_in_by, "checked_in_at": None, "on_time": None}
+
+
+def _per_callout(events: list[Event]):
+    """(callout id, its fact row, the check-in or None) in arrival order, a call-out issued together with
+    others counted one by one."""
+    for event in events:
+        if isinstance(event, CalloutsIssued):
+            for c in event.callouts:
+                yield c.callout_id, _fact(c.callout_id, c.department_code, event, c.issued_at,
+                                          c.deadlines.check_in_by), None
+        elif isinstance(event, CalloutCheckedIn):
+            yield event.callout_id, _fact(event.callout_id, event.department_code, event, event.issued_at,
+                                          event.check_in_by), event
 
 
 def _store_facts(conn: Connection, events: list[Event]) -> None:
     """One row per call-out; a check-in may overtake its call-out on the bus, and fills the row either way."""
-    facts = [e for e in events if isinstance(e, (CalloutIssued, CalloutCheckedIn))]
+    facts = list(_per_callout(events))
     if not facts:
         return
-    ids = list({e.callout_id for e in facts})
+    ids = list({callout_id for callout_id, _, _ in facts})
     stored = set(conn.execute(select(callout_facts.c.callout_id).where(callout_facts.c.callout_id.in_(ids)))
                  .scalars())
     new: dict[str, dict] = {}
     checked_in: dict[str, dict] = {}
-    for event in facts:
-        if event.callout_id not in stored and event.callout_id not in new:
-            new[event.callout_id] = _fact(event)
-        if isinstance(event, CalloutCheckedIn):
-            values = {"checked_in_at": event.checked_in_at, "on_time": event.on_time}
-            if event.callout_id in new:
-                new[event.callout_id].update(values)
+    for callout_id, fact, check_in in facts:
+        if callout_id not in stored and callout_id not in new:
+            new[callout_id] = fact
+        if check_in is not None:
+            values = {"checked_in_at": check_in.checked_in_at, "on_time": check_in.on_time}
+            if callout_id in new:
+                new[callout_id].update(values)
             else:
-                checked_in[event.callout_id] = values
+                checked_in[callout_id] = values
     if new:
         conn.execute(insert(callout_facts), list(new.values()))
     update_by_key(conn, callout_facts, "callout_id", checked_in.items())
@@ -66,8 +79,8 @@ def _observations(event: Event, urgency_of: dict[str, str]) -> list:
     """What to observe in Prometheus for one event."""
     if isinstance(event, WhistleRaised):
         return [m.WHISTLES_RAISED.labels(event.street_code, event.urgency).inc]
-    if isinstance(event, CalloutIssued):
-        return [m.CALLOUTS_ISSUED.labels(event.department_code, event.urgency).inc]
+    if isinstance(event, CalloutsIssued):
+        return [m.CALLOUTS_ISSUED.labels(c.department_code, event.urgency).inc for c in event.callouts]
     if isinstance(event, CalloutCheckedIn):
         latency = (event.checked_in_at - event.issued_at).total_seconds()
         return [lambda: m.CHECKIN_LATENCY.labels(event.department_code, event.urgency).observe(latency),

@@ -6,8 +6,8 @@ from nameko.extensions import DependencyProvider
 
 from services.common.consumer import consume
 from services.common.db import create_schema
-from services.common.events import (CALLOUTS, EVENTS, AllCheckedIn, ArbitrationOpened, CalloutArrived,
-                                    CalloutCheckedIn, CalloutCompleted, CalloutEscalated, CalloutIssued,
+from services.common.events import (EVENTS, AllCheckedIn, ArbitrationOpened, CalloutArrived,
+                                    CalloutCheckedIn, CalloutCompleted, CalloutEscalated, CalloutsIssued,
                                     CalloutReturned, FollowUpRecorded, TeamAssembled, WhistleClosed,
                                     WhistleRaised)
 from services.common.uow import Store
@@ -15,7 +15,7 @@ from services.common.web import OpsEndpoints
 from services.metrics import handlers
 from services.metrics.orm import metadata, platform
 
-CONSUMED_EVENTS = (WhistleRaised, CalloutIssued, CalloutCheckedIn, AllCheckedIn, TeamAssembled, CalloutArrived,
+CONSUMED_EVENTS = (WhistleRaised, CalloutsIssued, CalloutCheckedIn, AllCheckedIn, TeamAssembled, CalloutArrived,
                    CalloutCompleted, CalloutReturned, CalloutEscalated, ArbitrationOpened, WhistleClosed,
                    FollowUpRecorded)
 
@@ -37,9 +37,7 @@ class MetricsService(OpsEndpoints):
     store = Store(platform, relay=False)
     replay = ReplayOnStart()
 
-    @consume("metrics.events", [(CALLOUTS, "callout.#"), *((EVENTS, e.event_type) for e in CONSUMED_EVENTS
-                                                           if e is not CalloutIssued)],
-             CONSUMED_EVENTS, batch=True)
+    @consume("metrics.events", [(EVENTS, e.event_type) for e in CONSUMED_EVENTS], CONSUMED_EVENTS, batch=True)
     def on_events(self, uow, events):
         handlers.record(uow, events)
 

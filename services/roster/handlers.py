@@ -6,7 +6,7 @@ import uuid
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 
-from services.common.events import CalloutIssued, TeamAssembled, TeamMember
+from services.common.events import CalloutsIssued, TeamAssembled, TeamMember
 from services.common.reference import ReferenceData
 from services.common.uow import UnitOfWork
 from services.roster.domain import NoTeam, Officer, assemble_team, shift_at
@@ -26,10 +26,11 @@ def _member(officer: Officer) -> TeamMember:
     return TeamMember(officer_code=officer.code, name=officer.name, department_code=officer.department_code)
 
 
-def on_callout(uow: UnitOfWork, event: CalloutIssued) -> TeamAssembled | None:
+def on_callouts_issued(uow: UnitOfWork, event: CalloutsIssued) -> TeamAssembled | None:
     """Assembles the whistle's joint team when its lead call-out needs joint enforcement."""
     conn, now = uow.conn, uow.now
-    if not event.joint_enforcement or event.role != "lead":
+    lead = next((c for c in event.callouts if c.role == "lead"), None)
+    if not event.joint_enforcement or lead is None:
         return None
     if conn.execute(select(teams.c.team_id).where(teams.c.whistle_id == event.whistle_id)).first():
         return None
@@ -43,7 +44,7 @@ def on_callout(uow: UnitOfWork, event: CalloutIssued) -> TeamAssembled | None:
         assembled = TeamAssembled(
             team_id=str(uuid.uuid4()), whistle_id=event.whistle_id, street_code=event.street_code,
             category=event.category, lead=TeamMember(officer_code="-", name="(nobody on duty)",
-                                                     department_code=event.department_code),
+                                                     department_code=lead.department_code),
             members=(), gaps=event.departments, occurred_at=now)
     else:
         assembled = TeamAssembled(

@@ -5,7 +5,7 @@ from nameko.rpc import rpc
 from nameko.web.handlers import http
 
 from services.common.consumer import consume
-from services.common.events import CALLOUTS, CalloutIssued
+from services.common.events import EVENTS, CalloutsIssued
 from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api
 from services.roster import handlers
@@ -16,9 +16,9 @@ class RosterService(OpsEndpoints):
     name = "roster"
     store = Store(platform)
 
-    @consume("roster.callouts", [(CALLOUTS, "callout.#")], (CalloutIssued,))
-    def on_callout_issued(self, uow, event: CalloutIssued):
-        handlers.on_callout(uow, event)
+    @consume("roster.callouts", [(EVENTS, CalloutsIssued.event_type)], (CalloutsIssued,))
+    def on_callouts_issued(self, uow, event: CalloutsIssued):
+        handlers.on_callouts_issued(uow, event)
 
     def _team(self, whistle_id: str) -> dict | None:
         with self.store.unit_of_work() as uow:

@@ -9,10 +9,11 @@ from typing import Iterable
 from services.common.errors import Conflict, Invalid, NotFound
 from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened,
                                     ArbitrationOverdue, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
-                                    CalloutEscalated, CalloutIssued, CalloutReturned, CalloutStep, CloseWhistle,
+                                    CalloutEscalated, CalloutIssued, CalloutReturned, CalloutsIssued, CalloutStep,
+                                    CloseWhistle,
                                     Event,
                                     FieldError, FollowUp, FollowUpRecorded, RaiseWhistle, SendBack,
-                                    TeamAssembled, WhistleClosed, WhistleLocated, WhistleOutcome,
+                                    TeamAssembled, WhistleClosed, WhistleOutcome,
                                     WhistleReopened, WhistleSentBack, iso)
 from services.common.geo import distance_m
 from services.common.reference import ReferenceData
@@ -135,15 +136,15 @@ class WhistleState:
     linked_to: str | None = None
 
 
-def _dispatched_by(state: WhistleState, event: CalloutIssued) -> WhistleState:
-    """A call-out of an older round is history; one of this round starts it or, issued to a department
-    not among those that completed (added, rerouted, arbitrated), reopens the work."""
+def _dispatched_by(state: WhistleState, event: CalloutsIssued) -> WhistleState:
+    """Call-outs of an older round are history; those of this round start it or, issued to a
+    department not among those that completed (added, rerouted, arbitrated), reopen the work."""
     if event.round > state.round:   # only if the whistle missed its own round change: follow dispatch
         return replace(state, status="dispatched", round=event.round, completed=())
     if event.round < state.round:
         return state
-    if state.status in WAITING or (state.status == "all_completed"
-                                   and event.department_code not in state.completed):
+    if state.status in WAITING or (state.status == "all_completed" and any(
+            c.department_code not in state.completed for c in event.callouts)):
         return replace(state, status="dispatched")
     return state
 
@@ -152,7 +153,7 @@ def next_state(state: WhistleState, event: Event) -> WhistleState:
     """The whistle after one dispatch or roster event; a late event of an older round changes nothing."""
     if state.status == "linked":
         return state
-    if isinstance(event, CalloutIssued):
+    if isinstance(event, CalloutsIssued):
         return _dispatched_by(state, event)
     if isinstance(event, CalloutStep):
         # steps carry no round; only a whistle still waiting for its first round learns from them
@@ -169,7 +170,7 @@ def next_state(state: WhistleState, event: Event) -> WhistleState:
         if event.round == state.round and state.status in (*WAITING, "dispatched", "all_checked_in"):
             return replace(state, status="all_completed", completed=event.departments)
         return state
-    if isinstance(event, (WhistleLocated, ArbitrationDecided, ArbitrationOverdue, TeamAssembled)):
+    if isinstance(event, (ArbitrationDecided, ArbitrationOverdue, TeamAssembled)):
         return state
     raise TypeError(f"no progress rule for {type(event).__name__}")
 
@@ -178,15 +179,30 @@ def _late(on_time: bool) -> str:
     return "" if on_time else " (late)"
 
 
+def timeline_entries(event: Event) -> list[TimelineEntry]:
+    """The whistle's timeline lines for one dispatch or roster event: one each, but call-outs issued
+    together give a line per department (after where the whistle was located, if it just was)."""
+    if not isinstance(event, CalloutsIssued):
+        return [timeline_entry(event)]
+    lines = []
+    if event.located_by is not None:
+        where = event.grid_code or "no grid"
+        lines.append(TimelineEntry(
+            event.occurred_at, "whistle.located", "dispatch",
+            f"located in {where} ({'responsibility map' if event.located_by == 'map' else 'as given'})",
+            {"grid_code": event.grid_code, "community_code": event.community_code, "method": event.located_by}))
+    for callout in event.callouts:
+        lines.append(TimelineEntry(
+            callout.issued_at, CalloutIssued.event_type, callout.department_code,
+            f"call-out to {callout.department_name_zh} ({callout.role}, round {event.round}, {event.reason}), "
+            f"check in by {iso(callout.deadlines.check_in_by)}",
+            {"callout_id": callout.callout_id, "role": callout.role, "round": event.round, "reason": event.reason,
+             "deadlines": callout.deadlines.model_dump(mode="json")}))
+    return lines
+
+
 def timeline_entry(event: Event) -> TimelineEntry:
     """The whistle's timeline line for one dispatch or roster event: who, what, when, with evidence."""
-    if isinstance(event, CalloutIssued):
-        return TimelineEntry(
-            event.issued_at, event.event_type, event.department_code,
-            f"call-out to {event.department_name_zh} ({event.role}, round {event.round}, {event.reason}), "
-            f"check in by {iso(event.deadlines.check_in_by)}",
-            {"callout_id": event.callout_id, "role": event.role, "round": event.round, "reason": event.reason,
-             "deadlines": event.deadlines.model_dump(mode="json")})
     if isinstance(event, CalloutCheckedIn):
         return TimelineEntry(
             event.checked_in_at, event.event_type, event.department_code,
@@ -240,12 +256,6 @@ def timeline_entry(event: Event) -> TimelineEntry:
             f"arbitration decided by {event.decided_by}: {decision or 'no change'}",
             {"arbitration_id": event.arbitration_id, "grid_code": event.grid_code,
              "department_code": event.department_code})
-    if isinstance(event, WhistleLocated):
-        where = event.grid_code or "no grid"
-        return TimelineEntry(
-            event.occurred_at, event.event_type, "dispatch",
-            f"located in {where} ({'responsibility map' if event.method == 'map' else 'as given'})",
-            {"grid_code": event.grid_code, "community_code": event.community_code, "method": event.method})
     if isinstance(event, AllCheckedIn):
         return TimelineEntry(
             event.last_checked_in_at, event.event_type, "dispatch",
@@ -265,8 +275,8 @@ def timeline_entry(event: Event) -> TimelineEntry:
     raise TypeError(f"no progress rule for {type(event).__name__}")
 
 
-def apply_progress(state: WhistleState, event: Event) -> tuple[WhistleState, TimelineEntry]:
-    return next_state(state, event), timeline_entry(event)
+def apply_progress(state: WhistleState, event: Event) -> tuple[WhistleState, list[TimelineEntry]]:
+    return next_state(state, event), timeline_entries(event)
 
 
 # ---------------------------------------------------------------- what the street decides

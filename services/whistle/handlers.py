@@ -154,8 +154,10 @@ def record_progress(uow: UnitOfWork, events: list[Event]) -> None:
     for event in events:
         if event.whistle_id not in states:
             raise NoSuchWhistle.one("whistle_id", f"no whistle {event.whistle_id} for {event.event_type}")
-        states[event.whistle_id], entry = domain.apply_progress(states[event.whistle_id], event)
-        lines.append(_line(event.whistle_id, entry, event.event_id))
+        states[event.whistle_id], entries = domain.apply_progress(states[event.whistle_id], event)
+        # the event's id marks its first line (a second write of it would break the unique key)
+        lines += [_line(event.whistle_id, entry, event.event_id if n == 0 else f"{event.event_id}:{n}")
+                  for n, entry in enumerate(entries)]
     uow.conn.execute(insert(timeline), lines)
     update_by_key(uow.conn, whistles, "id", [
         (whistle_id, {**_state_changes(before[whistle_id], state), "updated_at": uow.now})

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.consumer import consume
 from services.common.errors import REFUSALS
-from services.common.events import (CALLOUTS, DISPATCH_PROGRESS, EVENTS, WHISTLES, CalloutIssued, CloseWhistle,
+from services.common.events import (DISPATCH_PROGRESS, EVENTS, WHISTLES, CloseWhistle,
                                     ContractError, FollowUp, RaiseWhistle, SendBack, TeamAssembled,
                                     WhistleOutcome, parse)
 from services.common.reference import load_reference
@@ -20,8 +20,7 @@ from services.whistle.orm import metadata, platform
 
 PROGRESS = (*DISPATCH_PROGRESS, TeamAssembled)
 # exact keys, not `events.#`: an event type added later must not reach this queue and be dead-lettered
-PROGRESS_BINDINGS = ((CALLOUTS, "callout.#"),
-                     *((EVENTS, cls.event_type) for cls in PROGRESS if cls is not CalloutIssued))
+PROGRESS_BINDINGS = tuple((EVENTS, cls.event_type) for cls in PROGRESS)
 
 
 def raised_body(outcome: WhistleOutcome) -> dict:

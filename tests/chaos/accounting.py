@@ -222,6 +222,8 @@ def collect(db: Databases, ledger: Ledger, metrics_url: str, broker, namespace: 
     callouts_of = Counter(c.whistle_id for c in callout_rows)
     checked_in_of = Counter(c.whistle_id for c in callout_rows if c.checked_in_at is not None)
     issued_events = Counter(b["callout_id"] for b in _bodies(db, "dispatch", d_platform, "callout.issued"))
+    announced = Counter(c["callout_id"] for b in _bodies(db, "dispatch", d_platform, "callouts.issued")
+                        for c in b["callouts"])
     checkin_events = Counter(b["callout_id"] for b in _bodies(db, "dispatch", d_platform, "callout.checked_in"))
 
     # ---------------------------------------------------------------- roster and metrics
@@ -296,6 +298,8 @@ def collect(db: Databases, ledger: Ledger, metrics_url: str, broker, namespace: 
     lost["issued but never delivered to its department"] = sorted(
         c.callout_id for c in callout_rows if c.callout_id not in ledger.received)
     lost["checked in but not recorded"] = sorted(cid for cid in ledger.checkins if cid not in checked_in)
+    lost["call-out issued but not announced to ourselves"] = sorted(
+        c.callout_id for c in callout_rows if c.callout_id not in announced)
     lost["call-out missing from metrics facts"] = sorted(
         c.callout_id for c in callout_rows if c.callout_id not in fact_ids)
     lost["check-in missing from metrics facts"] = sorted(checked_in - fact_checked)
@@ -321,6 +325,7 @@ def collect(db: Databases, ledger: Ledger, metrics_url: str, broker, namespace: 
         {"/".join(map(str, k)) for k, ids in issued_by.items() if len(ids) > 1}
         | {"/".join(map(str, k)) for k, ids in received_by.items() if len(ids) > 1})
     dup["one call-out issued twice (two events)"] = sorted(cid for cid, n in issued_events.items() if n > 1)
+    dup["one call-out announced twice"] = sorted(cid for cid, n in announced.items() if n > 1)
     dup["two check-ins recorded for one call-out"] = sorted(cid for cid, n in checkin_events.items() if n > 1)
     dup["latency observation counted twice in /metrics"] = (
         [f"{int(latency_count - len(checked_in))} observations"] if latency_count > len(checked_in) else [])

@@ -11,21 +11,18 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 from sqlalchemy import create_engine, func, select
 
-from services.common.events import CalloutIssued, Deadlines, Place
 from services.dispatch.orm import cases
 from tests.chaos.accounting import dead_letters, metric_sum, unacked
 from tests.chaos.faults import postgres_outage
 from tests.chaos.stack import ChaosStack
 from tests.support.bus import Bus
 from tests.support.processes import drop_databases
-from tests.support.samples import publish_event, raised
+from tests.support.samples import callouts_issued, publish_event, raised
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.chaos
@@ -41,18 +38,6 @@ def direct_stack(private_broker, tmp_path):
     finally:
         stack.stop()
         drop_databases(stack.database_url, ("whistle", "dispatch", "roster", "metrics"))
-
-
-def callout_event() -> CalloutIssued:
-    now = datetime.now(timezone.utc)
-    return CalloutIssued(
-        callout_id=str(uuid.uuid4()), whistle_id=str(uuid.uuid4()), department_code="chengguan",
-        department_name_zh="区城管执法局", role="lead", category="garbage_dumping", category_name_zh="垃圾乱倒",
-        urgency="urgent", street_code="daxigou", grid_code=None, place=Place(address="人和街"),
-        description="回归 regression", joint_enforcement=False, departments=("chengguan",),
-        deadlines=Deadlines(check_in_by=now + timedelta(minutes=30), arrival_by=now + timedelta(hours=1),
-                            completion_by=now + timedelta(days=1)),
-        issued_at=now, matrix_version="regression", occurred_at=now)
 
 
 def count_cases(stack) -> int:
@@ -117,9 +102,8 @@ def test_metrics_restarted_with_a_backlog_counts_each_callout_once(private_broke
         for attempt in range(1, 4):
             stack.processes["metrics"].kill()
             for _ in range(300):
-                event = callout_event()
-                bus.publish("callouts", "callout.chengguan.urgent", event.model_dump(mode="json"),
-                            message_id=event.event_id)
+                event = callouts_issued()
+                publish_event(bus, event)
                 sent += 1
             burners = [subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 10\n"
                                          "while time.time() < end: pass"]) for _ in range(2)]

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from services.common.events import CalloutCheckedIn, CalloutIssued, Deadlines, Place
+from services.common.events import CalloutCheckedIn, CalloutsIssued
+from tests.support.samples import callouts_issued, publish_event
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -20,24 +20,17 @@ def services(stack):
     stack.start("roster", "metrics")
 
 
-def issued(department="chengguan", role="lead", joint=True, departments=("chengguan", "guihua", "zhujian"),
-           urgency="urgent", at=None) -> CalloutIssued:
-    at = at or datetime.now(timezone.utc)
-    return CalloutIssued(
-        callout_id=str(uuid.uuid4()), whistle_id=str(uuid.uuid4()), department_code=department,
-        department_name_zh="区城管执法局", role=role, category="illegal_construction",
-        category_name_zh="违法建设", urgency=urgency, street_code="daxigou", grid_code=None,
-        place=Place(address="嘉陵桥东村"), description="加建", joint_enforcement=joint,
-        departments=departments, issued_at=at, matrix_version="test", occurred_at=at,
-        deadlines=Deadlines(check_in_by=at + timedelta(minutes=30), arrival_by=at + timedelta(minutes=30),
-                            completion_by=at + timedelta(hours=24)))
+def issued(departments=("chengguan", "guihua", "zhujian"), joint=True, urgency="urgent", at=None,
+           issued=None) -> CalloutsIssued:
+    return callouts_issued(departments=departments, joint=joint, urgency=urgency, at=at, issued=issued,
+                           category="illegal_construction")
 
 
 def test_a_joint_callout_assembles_one_team_with_a_lead(stack, bus):
     teams = bus.listen("events", "team.assembled")
     callout = issued()
-    bus.publish("callouts", "callout.chengguan.urgent", callout.model_dump(mode="json"))
-    bus.publish("callouts", "callout.chengguan.urgent", callout.model_dump(mode="json"))
+    publish_event(bus, callout)
+    publish_event(bus, callout)
     team, _, _ = teams.get(predicate=lambda p: p["whistle_id"] == callout.whistle_id)
     assert team["lead"]["department_code"] == "chengguan"
     assert [m["department_code"] for m in team["members"]] == ["chengguan", "guihua", "zhujian"]
@@ -48,12 +41,12 @@ def test_a_joint_callout_assembles_one_team_with_a_lead(stack, bus):
 
 
 def test_support_and_single_department_callouts_assemble_no_team(stack, bus):
-    support = issued(department="guihua", role="support")
+    support = issued(issued=("guihua",))                # a supporting department called later: no lead
     solo = issued(joint=False, departments=("chengguan",))
     for callout in (support, solo):
-        bus.publish("callouts", f"callout.{callout.department_code}.urgent", callout.model_dump(mode="json"))
+        publish_event(bus, callout)
     marker = issued()                       # processed after the two above on the same queue
-    bus.publish("callouts", "callout.chengguan.urgent", marker.model_dump(mode="json"))
+    publish_event(bus, marker)
     base = stack.url("roster")
     wait_for(lambda: requests.get(f"{base}/api/v1/whistles/{marker.whistle_id}/team", timeout=5).ok,
              what="the marker team")
@@ -70,20 +63,20 @@ def histogram_count(text: str, department: str, urgency: str) -> float:
 
 def test_metrics_observes_checkin_latency_once_per_checkin(stack, bus):
     start = datetime.now(timezone.utc) - timedelta(minutes=12)
-    callout = issued(department="shuiwu", joint=False, departments=("shuiwu",), urgency="complex", at=start)
+    callout = issued(joint=False, departments=("shuiwu",), urgency="complex", at=start)
     checked = CalloutCheckedIn(
-        callout_id=callout.callout_id, whistle_id=callout.whistle_id, department_code="shuiwu",
+        callout_id=callout.callouts[0].callout_id, whistle_id=callout.whistle_id, department_code="shuiwu",
         street_code="daxigou", category=callout.category, urgency="complex", officer="周",
         issued_at=start, checked_in_at=start + timedelta(minutes=12), check_in_by=start + timedelta(minutes=30),
         on_time=True)
-    bus.publish("callouts", "callout.shuiwu.complex", callout.model_dump(mode="json"))
+    publish_event(bus, callout)
     bus.publish("events", "callout.checked_in", checked.model_dump(mode="json"))
     bus.publish("events", "callout.checked_in", checked.model_dump(mode="json"))   # a duplicate delivery
     url = f"{stack.url('metrics')}/metrics"
     wait_for(lambda: histogram_count(requests.get(url, timeout=5).text, "shuiwu", "complex") >= 1,
              what="the latency observation")
-    marker = issued(department="gongre", joint=False, departments=("gongre",))
-    bus.publish("callouts", "callout.gongre.urgent", marker.model_dump(mode="json"))
+    marker = issued(joint=False, departments=("gongre",))
+    publish_event(bus, marker)
     text = wait_for(lambda: (t := requests.get(url, timeout=5).text)
                     and 'chuishao_callouts_issued_total{department="gongre"' in t and t,
                     what="the marker call-out to be counted")

@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 import requests
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from services.common.events import AllCompleted, CalloutIssued, Deadlines, Event, Place, route_of
+from services.common.events import AllCompleted, CalloutsIssued, Event, route_of
 from services.common.geo import distance_m
 from tests.support.bus import Bus
-from tests.support.samples import whistle_request
+from tests.support.samples import callouts_issued, whistle_request
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -48,16 +48,9 @@ def publish(bus, event: Event) -> None:
     bus.publish(route.exchange, route.routing_key, event.model_dump(mode="json"), message_id=event.event_id)
 
 
-def issued(whistle_id: str, round: int = 1, department: str = "chengguan") -> CalloutIssued:
-    now = datetime.now(timezone.utc)
-    return CalloutIssued(
-        callout_id=f"c-{whistle_id[:8]}-{department}-{round}", whistle_id=whistle_id, department_code=department,
-        department_name_zh="区城管执法局", role="lead", category="garbage_dumping", category_name_zh="垃圾乱倒",
-        urgency="emergency", street_code="daxigou", grid_code=None, place=Place(address="人和街12号"),
-        description="垃圾", joint_enforcement=False, departments=(department,),
-        deadlines=Deadlines(check_in_by=now + timedelta(minutes=30), arrival_by=now + timedelta(minutes=30),
-                            completion_by=now + timedelta(hours=2)),
-        issued_at=now, matrix_version="v1", round=round, reason="matrix" if round == 1 else "sent_back")
+def issued(whistle_id: str, round: int = 1, department: str = "chengguan") -> CalloutsIssued:
+    return callouts_issued(whistle_id, departments=(department,), urgency="emergency", round=round,
+                           reason="matrix" if round == 1 else "sent_back")
 
 
 def all_completed(whistle_id: str, round: int = 1) -> AllCompleted:

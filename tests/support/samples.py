@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from services.common.events import Place, WhistleRaised
+from services.common.events import CalloutsIssued, Deadlines, IssuedCallout, Place, WhistleRaised
 
 
 def whistle_request(**overrides) -> dict:
@@ -33,3 +33,20 @@ def raised(category="garbage_dumping", urgency="emergency") -> WhistleRaised:
 
 def publish_event(bus, event):
     bus.publish("events", event.event_type, event.model_dump(mode="json"), message_id=event.event_id)
+
+
+def callouts_issued(whistle_id: str | None = None, departments=("chengguan",), joint=False, urgency="urgent",
+                    round=1, reason="matrix", at=None, category="garbage_dumping", issued=None) -> CalloutsIssued:
+    """What dispatch announces to ourselves when it calls `issued` (default: every one of `departments`;
+    the first of them leads) onto a whistle."""
+    at = at or datetime.now(timezone.utc)
+    deadlines = Deadlines(check_in_by=at + timedelta(minutes=30), arrival_by=at + timedelta(minutes=30),
+                          completion_by=at + timedelta(hours=24))
+    return CalloutsIssued(
+        whistle_id=whistle_id or str(uuid.uuid4()), street_code="daxigou", community_code=None, grid_code=None,
+        category=category, urgency=urgency, joint_enforcement=joint, departments=tuple(departments),
+        round=round, reason=reason,
+        callouts=tuple(IssuedCallout(callout_id=str(uuid.uuid4()), department_code=d, department_name_zh=d,
+                                     role="lead" if d == departments[0] else "support", deadlines=deadlines,
+                                     issued_at=at) for d in (issued or departments)),
+        occurred_at=at)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from services.common import db
 from services.common.db import create_schema
 from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened, Arrive, CalloutArrived,
-                                    CalloutCheckedIn, CalloutCompleted, CalloutEscalated, CalloutIssued,
+                                    CalloutCheckedIn, CalloutCompleted, CalloutEscalated, CalloutIssued, CalloutsIssued,
                                     CalloutReturned, CheckIn, Complete, Place, Return, WhistleRaised, decode_event)
 from services.common.reference import load_reference
 from services.dispatch.domain import IllegalStep
@@ -179,6 +179,7 @@ class DispatchMachine(RuleBasedStateMachine):
         self.check_escalations(outbox)
         self.check_all_completed(outbox)
         self.check_returns_are_never_dropped(outbox)
+        self.check_every_call_out_is_announced_once(outbox)
 
     def check_terminal_states(self, rows, outbox):
         ends = defaultdict(list)
@@ -195,6 +196,15 @@ class DispatchMachine(RuleBasedStateMachine):
                 assert ends[callout_id] == [f"callout.{status}"]
             else:
                 assert ends[callout_id] == []
+
+    def check_every_call_out_is_announced_once(self, outbox):
+        """Each department's CalloutIssued is followed, in the same transaction, by the one CalloutsIssued
+        that lists it with the same department, role and deadlines."""
+        public = [(e.callout_id, e.department_code, e.role, e.deadlines) for _, e in outbox
+                  if isinstance(e, CalloutIssued)]
+        ours = [(c.callout_id, c.department_code, c.role, c.deadlines) for _, e in outbox
+                if isinstance(e, CalloutsIssued) for c in e.callouts]
+        assert public == ours
 
     def check_escalations(self, outbox):
         issued = {e.callout_id: e for _, e in outbox if isinstance(e, CalloutIssued)}

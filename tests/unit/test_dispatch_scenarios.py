@@ -19,9 +19,10 @@ from services.common import db
 from services.common.db import create_schema
 from services.common.events import (AddDepartment, AllCheckedIn, AllCompleted, ArbitrationDecided,
                                     ArbitrationOpened, ArbitrationOverdue, Arrive, CalloutArrived, CalloutCheckedIn,
-                                    CalloutCompleted, CalloutEscalated, CalloutIssued, CalloutReturned, CheckIn,
+                                    CalloutCompleted, CalloutEscalated, CalloutIssued, CalloutReturned, CalloutsIssued,
+                                    CheckIn,
                                     Complete, DecideArbitration, Event, Evidence, Place, ReportOutcome, Return,
-                                    WhistleClosed, WhistleLocated, WhistleRaised, WhistleReopened,
+                                    WhistleClosed, WhistleRaised, WhistleReopened,
                                     WhistleSentBack, decode_event)
 from services.common.reference import DEFAULT_PATH, ReferenceData, load_reference, parse_reference
 from services.dispatch.areas import load_area_map
@@ -168,11 +169,14 @@ def test_a_whistle_calls_each_department_once(world):
     d = world.dispatcher
     assert d.on_whistle_raised(raised(), T0 + SECOND, WHISTLES) == 3
     events = world.events()
-    assert [type(e) for e in events] == [WhistleLocated, CalloutIssued, CalloutIssued, CalloutIssued]
-    located = events[0]
-    assert (located.street_code, located.community_code, located.grid_code, located.method) == (
+    assert [type(e) for e in events] == [CalloutIssued, CalloutIssued, CalloutIssued, CalloutsIssued]
+    together = events[3]          # dispatch's own announcement of the three, where it located the whistle
+    assert (together.street_code, together.community_code, together.grid_code, together.located_by) == (
         "daxigou", "daxigou-c1", "daxigou-c1-g1", "map")
-    issued = events[1:]
+    issued = events[:3]
+    assert [(c.callout_id, c.department_code, c.role, c.deadlines) for c in together.callouts] == [
+        (e.callout_id, e.department_code, e.role, e.deadlines) for e in issued]
+    assert (together.round, together.reason, together.departments) == (1, "matrix", issued[0].departments)
     assert [(e.department_code, e.role, e.reason, e.round) for e in issued] == [
         ("chengguan", "lead", "matrix", 1), ("shengtai", "support", "matrix", 1),
         ("huanwei", "support", "matrix", 1)]
@@ -190,8 +194,9 @@ def test_a_whistle_calls_each_department_once(world):
 def test_a_place_without_coordinates_keeps_the_grid_it_was_given(world):
     d = world.dispatcher
     d.on_whistle_raised(raised(where=(), grid="daxigou-c3-g2"), T0, WHISTLES)
-    [located] = world.events(WhistleLocated)
-    assert (located.community_code, located.grid_code, located.method) == ("daxigou-c3", "daxigou-c3-g2", "given")
+    [located] = world.events(CalloutsIssued)
+    assert (located.community_code, located.grid_code, located.located_by) == (
+        "daxigou-c3", "daxigou-c3-g2", "given")
 
 
 def test_the_street_override_decides_who_is_called(world):
@@ -311,8 +316,9 @@ def test_a_return_without_an_alternative_goes_to_arbitration_and_is_decided(worl
             d.decide_arbitration(bad, T0 + HOUR)
     mark = world.mark()
     d.decide_arbitration(decide(opened.arbitration_id, department="gongan"), T0 + HOUR)
-    issued, decided = world.events(after=mark)
+    issued, together, decided = world.events(after=mark)
     assert isinstance(issued, CalloutIssued) and isinstance(decided, ArbitrationDecided)
+    assert together.located_by is None and [c.callout_id for c in together.callouts] == [issued.callout_id]
     assert (issued.department_code, issued.reason, issued.round) == ("gongan", "arbitrated", 1)
     assert issued.deadlines.check_in_by == T0 + HOUR + 30 * MINUTE
     assert decided.department_code == "gongan" and decided.decided_at == T0 + HOUR
@@ -393,11 +399,11 @@ def test_a_place_nobody_or_two_own_goes_to_arbitration(world, where, street, rea
     mark = world.mark()
     d.decide_arbitration(decide(opened.arbitration_id, grid=grid), T0 + HOUR)
     events = world.events(after=mark)
-    assert [type(e) for e in events] == [WhistleLocated] + [CalloutIssued] * 3 + [ArbitrationDecided]
-    assert (events[0].grid_code, events[0].community_code, events[0].method) == (grid, community, "given")
-    assert [(e.department_code, e.reason) for e in events[1:4]] == [
+    assert [type(e) for e in events] == [CalloutIssued] * 3 + [CalloutsIssued, ArbitrationDecided]
+    assert (events[3].grid_code, events[3].community_code, events[3].located_by) == (grid, community, "given")
+    assert [(e.department_code, e.reason) for e in events[:3]] == [
         ("chengguan", "arbitrated"), ("shengtai", "arbitrated"), ("huanwei", "arbitrated")]
-    assert all(e.grid_code == grid and e.deadlines.check_in_by == T0 + 90 * MINUTE for e in events[1:4])
+    assert all(e.grid_code == grid and e.deadlines.check_in_by == T0 + 90 * MINUTE for e in events[:3])
     case = d.case_of("w-1")
     assert (case["status"], case["grid_code"], case["community_code"]) == ("active", grid, community)
     assert len(world.callouts("w-1")) == 3
@@ -427,7 +433,7 @@ def test_an_operator_adds_a_department_to_a_running_whistle(world):
     d.on_whistle_raised(raised(), T0, WHISTLES)
     mark = world.mark()
     callout_id = d.add_department(add("gongan"), T0 + 20 * MINUTE)
-    [issued] = world.events(after=mark)
+    [issued] = world.events(CalloutIssued, after=mark)
     assert isinstance(issued, CalloutIssued) and issued.callout_id == callout_id
     assert (issued.department_code, issued.reason, issued.role) == ("gongan", "added", "support")
     assert sorted(issued.departments) == ["chengguan", "gongan", "huanwei", "shengtai"]
@@ -581,7 +587,7 @@ def test_a_sent_back_whistle_calls_the_named_departments_again_with_fresh_deadli
         d.new_round(sent_back(departments=("gongan",)), back_at, ROUNDS)
     assert d.new_round(event, back_at, ROUNDS) == 1
     assert d.new_round(event, back_at, ROUNDS) == 0                          # redelivered
-    [issued] = world.events(after=mark)
+    [issued] = world.events(CalloutIssued, after=mark)
     assert (issued.department_code, issued.round, issued.reason) == ("shengtai", 2, "sent_back")
     assert (issued.deadlines.check_in_by, issued.deadlines.completion_by) == (back_at + 30 * MINUTE,
                                                                               back_at + 2 * HOUR)

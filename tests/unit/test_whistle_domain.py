@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.common.events import (AllCheckedIn, CalloutCheckedIn, CalloutIssued, ReportOutcome, Deadlines,
+from services.common.events import (AllCheckedIn, CalloutCheckedIn, CalloutsIssued, IssuedCallout, ReportOutcome,
+                                    Deadlines,
                                     FieldError, Place, RaiseWhistle, TeamAssembled, TeamMember,
                                     WhistleOutcome, WhistleRaised, parse, route_of)
 from services.common.reference import load_reference
@@ -128,19 +129,19 @@ def test_rejected_outcome_on_a_malformed_key_names_street_unknown():
 def apply_progress(status: str, event):
     """The status and timeline line after one event, for a round-1 whistle raised at NOW."""
     state = WhistleState(whistle_id="w-1", street_code="daxigou", status=status, round=1, round_started_at=NOW)
-    new, entry = apply_to_state(state, event)
+    new, [entry] = apply_to_state(state, event)
     return new.status, entry
 
 
-def issued(department="chengguan", role="lead", at=NOW) -> CalloutIssued:
-    return CalloutIssued(
-        callout_id=f"c-{department}", whistle_id="w-1", department_code=department,
-        department_name_zh="区城管执法局", role=role, category="garbage_dumping", category_name_zh="垃圾乱倒",
-        urgency="emergency", street_code="daxigou", grid_code=None, place=PLACE, description="垃圾",
-        joint_enforcement=False, departments=("chengguan", "shengtai"),
-        deadlines=Deadlines(check_in_by=at + timedelta(minutes=30), arrival_by=at + timedelta(minutes=30),
-                            completion_by=at + timedelta(hours=2)),
-        issued_at=at, matrix_version="v1", occurred_at=at)
+def issued(department="chengguan", role="lead", at=NOW) -> CalloutsIssued:
+    return CalloutsIssued(
+        whistle_id="w-1", street_code="daxigou", community_code=None, grid_code=None, category="garbage_dumping",
+        urgency="emergency", joint_enforcement=False, departments=("chengguan", "shengtai"),
+        callouts=(IssuedCallout(
+            callout_id=f"c-{department}", department_code=department, department_name_zh="区城管执法局", role=role,
+            deadlines=Deadlines(check_in_by=at + timedelta(minutes=30), arrival_by=at + timedelta(minutes=30),
+                                completion_by=at + timedelta(hours=2)), issued_at=at),),
+        occurred_at=at)
 
 
 def checked_in(department="shengtai", on_time=True, at=NOW + timedelta(minutes=10)) -> CalloutCheckedIn:

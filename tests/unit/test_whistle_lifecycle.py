@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened,
-                                    CalloutArrived, CalloutCompleted, CalloutEscalated, CalloutIssued,
+                                    CalloutArrived, CalloutCompleted, CalloutEscalated, CalloutsIssued, IssuedCallout,
                                     CalloutReturned, CloseWhistle, Deadlines, Evidence, FollowUp, Place, SendBack,
-                                    WhistleClosed, WhistleLocated, WhistleReopened, WhistleSentBack)
+                                    WhistleClosed, WhistleReopened, WhistleSentBack)
 from services.common.geo import bounding_box, distance_m
 from services.common.reference import load_reference
 from services.whistle.domain import (Candidate, IllegalAction, InvalidRequest, WhistleState, apply_progress, close,
@@ -32,16 +32,18 @@ def minutes(n: int) -> datetime:
     return T0 + timedelta(minutes=n)
 
 
-def issued(department="chengguan", round=1, at=None, reason="matrix") -> CalloutIssued:
+def issued(department="chengguan", round=1, at=None, reason="matrix", located_by=None) -> CalloutsIssued:
     at = at or minutes(1)
-    return CalloutIssued(
-        callout_id=f"c-{department}-{round}", whistle_id="w-1", department_code=department,
-        department_name_zh="区城管执法局", role="lead", category="garbage_dumping", category_name_zh="垃圾乱倒",
-        urgency="emergency", street_code="daxigou", grid_code=None, place=PLACE, description="垃圾",
-        joint_enforcement=False, departments=(department,),
-        deadlines=Deadlines(check_in_by=at + timedelta(minutes=30), arrival_by=at + timedelta(minutes=30),
-                            completion_by=at + timedelta(hours=2)),
-        issued_at=at, matrix_version="v1", round=round, reason=reason, occurred_at=at)
+    return CalloutsIssued(
+        whistle_id="w-1", street_code="daxigou", community_code="daxigou-c1", grid_code="daxigou-c1-g1",
+        category="garbage_dumping", urgency="emergency", joint_enforcement=False, departments=(department,),
+        round=round, reason=reason, located_by=located_by,
+        callouts=(IssuedCallout(
+            callout_id=f"c-{department}-{round}", department_code=department, department_name_zh="区城管执法局",
+            role="lead", deadlines=Deadlines(check_in_by=at + timedelta(minutes=30),
+                                             arrival_by=at + timedelta(minutes=30),
+                                             completion_by=at + timedelta(hours=2)), issued_at=at),),
+        occurred_at=at)
 
 
 def step_fields(department="chengguan", at=None) -> dict:
@@ -171,28 +173,32 @@ def test_closed_and_linked_whistles_do_not_move_on_progress(status):
     assert run(start, issued(), all_checked_in(), all_completed()) == start
 
 
-def test_located_decided_and_team_events_only_add_a_line():
-    located = WhistleLocated(whistle_id="w-1", street_code="daxigou", community_code="daxigou-c1",
-                             grid_code="daxigou-c1-g1", method="map", occurred_at=minutes(1))
+def test_decided_and_team_events_only_add_a_line():
     decided = ArbitrationDecided(arbitration_id="a-1", whistle_id="w-1", street_code="daxigou", decided_by="区网格中心",
                                  grid_code="daxigou-c1-g1", department_code=None, decided_at=minutes(5))
-    for event in (located, decided):
-        new, entry = apply_progress(state("locating"), event)
-        assert new.status == "locating" and entry.kind == event.event_type
-    assert apply_progress(state(), decided)[1].actor == "区网格中心"
+    new, [entry] = apply_progress(state("locating"), decided)
+    assert new.status == "locating" and entry.kind == decided.event_type and entry.actor == "区网格中心"
+
+
+def test_call_outs_of_a_whistle_just_located_say_where_first():
+    new, entries = apply_progress(state("raised"), issued(located_by="map"))
+    assert new.status == "dispatched"
+    assert [(e.kind, e.actor) for e in entries] == [("whistle.located", "dispatch"), ("callout.issued", "chengguan")]
+    assert entries[0].detail == {"grid_code": "daxigou-c1-g1", "community_code": "daxigou-c1", "method": "map"}
+    assert "responsibility map" in entries[0].summary
 
 
 # --- timeline lines carry the evidence -----------------------------------------------------------
 
 def test_an_arrival_line_has_the_location_and_the_evidence_reference():
-    _, entry = apply_progress(state("dispatched"), arrived())
+    _, [entry] = apply_progress(state("dispatched"), arrived())
     assert (entry.at, entry.kind, entry.actor) == (minutes(20), "callout.arrived", "chengguan")
     assert entry.detail["evidence_ref"] == "photo://arrival/7"
     assert entry.detail["location"]["address"] == PLACE.address and entry.detail["location"]["lon"] == PLACE.lon
 
 
 def test_a_completion_line_has_the_summary_and_evidence():
-    _, entry = apply_progress(state("dispatched"), completed())
+    _, [entry] = apply_progress(state("dispatched"), completed())
     assert entry.detail["summary"] == "清运建筑垃圾3车"
     assert entry.detail["evidence_refs"] == ["photo://done/1", "photo://done/2"]
 
@@ -202,7 +208,7 @@ def test_a_completion_line_has_the_summary_and_evidence():
     (returned(arbitration_id="a-9"), "sent to arbitration a-9"),
 ])
 def test_a_return_line_says_why_and_where_the_work_went(event, where):
-    _, entry = apply_progress(state("dispatched"), event)
+    _, [entry] = apply_progress(state("dispatched"), event)
     assert where in entry.summary and "不属于本部门职责" in entry.summary
     assert entry.detail["reason"] == "不属于本部门职责"
     assert entry.detail["rerouted_to"] == event.rerouted_to
@@ -210,14 +216,14 @@ def test_a_return_line_says_why_and_where_the_work_went(event, where):
 
 
 def test_an_escalation_line_names_the_tier_and_who_chases():
-    _, entry = apply_progress(state("dispatched"), escalated())
+    _, [entry] = apply_progress(state("dispatched"), escalated())
     assert entry.actor == "district-office" and "区督查室" in entry.summary and "district" in entry.summary
     assert entry.detail["tier"] == "district" and entry.detail["chased_by"] == "district-office"
     assert entry.detail["step"] == "check_in" and entry.detail["level"] == 2
 
 
 def test_arbitration_lines():
-    _, entry = apply_progress(state(), opened())
+    _, [entry] = apply_progress(state(), opened())
     assert entry.detail["arbitration_id"] == "a-1" and entry.detail["candidates"] == ["g1", "g2"]
     assert "unowned_place" in entry.summary
 
