@@ -25,6 +25,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from services.common import db
@@ -62,10 +63,6 @@ def script_directory(service: str) -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config(service))
 
 
-def first_revision(service: str) -> str:
-    return script_directory(service).get_base()
-
-
 def upgrade_to_head(url: str, service: str) -> None:
     """Creates the database if missing and upgrades it to the newest revision.
 
@@ -83,7 +80,11 @@ def upgrade_to_head(url: str, service: str) -> None:
         engine.dispose()
 
 
-def current_revision(url: str, service: str) -> str | None:
+def current_revision(url: str) -> str | None:
+    """The revision the database is at; None when it has none (or, for SQLite, no file yet)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+        return None
     engine = _engine(url)
     try:
         with engine.connect() as connection:
@@ -123,33 +124,68 @@ def _exclusive(engine, url: str, service: str) -> Iterator[Connection]:
 
 
 def _adopt_unversioned(connection: Connection, service: str) -> None:
-    """Stamps a database that has the first revision's tables but no revision at that revision."""
+    """Stamps a database made by `metadata.create_all` (tables, no alembic_version) at the revision it matches.
+
+    That is the newest revision whose tables, columns and indexes the database has exactly: the first
+    one for a database made before migrations existed. A database matching none is not touched."""
     unversioned = MigrationContext.configure(connection).get_current_revision() is None
-    present = set(inspect(connection).get_table_names()) - {"alembic_version"}
+    found = _schema_of(connection)
     connection.commit()
-    if not unversioned or not present:
+    if not unversioned or not found:
         return
-    expected = _tables_at(first_revision(service), service)
-    missing = expected - present
-    if missing:
-        raise MigrationError(
-            f"{service}: the database has tables ({', '.join(sorted(present))}) but no alembic_version, and "
-            f"lacks {', '.join(sorted(missing))} of the first revision: it was not made by this service; "
-            "not touching it")
-    log.info("%s: tables made before migrations found; stamping them at the first revision %s",
-             service, first_revision(service))
-    command.stamp(alembic_config(service, connection), first_revision(service))
+    shapes = _schemas_by_revision(service)
+    for revision, shape in reversed(shapes):
+        if shape == found:
+            log.info("%s: tables made without migrations match revision %s: stamping it", service, revision)
+            command.stamp(alembic_config(service, connection), revision)
+            return
+    first_revision_id, first = shapes[0]
+    raise MigrationError(
+        f"{service}: the database has tables but no alembic_version, and matches no revision "
+        f"({_difference(first, found)} against the first, {first_revision_id}); not touching it")
 
 
-def _tables_at(revision: str, service: str) -> set[str]:
-    """The tables a database has at `revision`, read off a scratch in-memory database."""
+Schema = dict[str, tuple[frozenset, frozenset]]
+
+
+def _schema_of(connection: Connection) -> Schema:
+    """Each table's column names and index names (the shape create_all leaves, whatever the backend)."""
+    inspector = inspect(connection)
+    shape = {}
+    for table in inspector.get_table_names():
+        if table == "alembic_version":
+            continue
+        columns = frozenset(c["name"] for c in inspector.get_columns(table))
+        indexes = frozenset(i["name"] for i in inspector.get_indexes(table)
+                            if i["name"] and "duplicates_constraint" not in i)
+        shape[table] = (columns, indexes)
+    return shape
+
+
+def _schemas_by_revision(service: str) -> list[tuple[str, Schema]]:
+    """The shape a database has at every revision, oldest first, read off a scratch in-memory database."""
+    revisions = [script.revision for script in reversed(list(script_directory(service).walk_revisions()))]
     engine = create_engine("sqlite://", poolclass=NullPool)
+    shapes = []
     try:
         with engine.connect() as connection:
-            command.upgrade(alembic_config(service, connection), revision)
-            return set(inspect(connection).get_table_names()) - {"alembic_version"}
+            for revision in revisions:
+                command.upgrade(alembic_config(service, connection), revision)
+                shapes.append((revision, _schema_of(connection)))
+                connection.commit()
     finally:
         engine.dispose()
+    return shapes
+
+
+def _difference(expected: Schema, found: Schema) -> str:
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    changed = sorted(t for t in set(expected) & set(found) if expected[t] != found[t])
+    parts = [f"{label} {', '.join(names)}" for label, names in
+             (("missing tables", missing), ("other tables", extra), ("different columns or indexes in", changed))
+             if names]
+    return "; ".join(parts)
 
 
 def make_revision(service: str, message: str, autogenerate: bool) -> Path | None:
@@ -198,27 +234,37 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[migrate] %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
-        for service in _targets(args.service):
-            url = database_url(service)
-            shown = url.split("@")[-1]
-            if args.verb == "upgrade":
-                upgrade_to_head(url, service)
-                print(f"{service}: at {current_revision(url, service)} (head) in {shown}")
-            elif args.verb == "current":
-                head = script_directory(service).get_current_head()
-                at = current_revision(url, service)
-                state = "head" if at == head else f"head is {head}"
-                print(f"{service}: {at or 'no revision'} ({state}) in {shown}")
-            else:
-                path = make_revision(service, args.message, args.autogenerate)
-                if path is None:
-                    print(f"{service}: orm.py and the revisions agree; no revision written")
-                else:
-                    print(f"{service}: wrote {path.relative_to(SERVICES_ROOT.parent)}")
+        services = _targets(args.service)
     except MigrationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return 0
+    status = 0
+    for service in services:
+        url = database_url(service)
+        shown = url.split("@")[-1]
+        try:
+            print(_run(args, service, url, shown))
+        except MigrationError as error:
+            print(f"error: {error}", file=sys.stderr)
+            status = 1
+        except OperationalError as error:
+            print(f"error: {service}: database {shown} refused: {error.orig}".rstrip(), file=sys.stderr)
+            status = 1
+    return status
+
+
+def _run(args, service: str, url: str, shown: str) -> str:
+    if args.verb == "upgrade":
+        upgrade_to_head(url, service)
+        return f"{service}: at {current_revision(url)} (head) in {shown}"
+    if args.verb == "current":
+        head = script_directory(service).get_current_head()
+        at = current_revision(url)
+        return f"{service}: {at or 'no revision'} ({'head' if at == head else f'head is {head}'}) in {shown}"
+    path = make_revision(service, args.message, args.autogenerate)
+    if path is None:
+        return f"{service}: orm.py and the revisions agree; no revision written"
+    return f"{service}: wrote {path.relative_to(SERVICES_ROOT.parent)}"
 
 
 if __name__ == "__main__":
