@@ -68,8 +68,8 @@ def upgrade_to_head(url: str, service: str) -> None:
 
     Replicas starting at once take turns (PostgreSQL: a session advisory lock; SQLite: a lock on a
     file beside the database); whoever comes second finds the work done. A database made by
-    `metadata.create_all` before migrations existed (its tables, no alembic_version) is stamped at
-    the first revision, never recreated."""
+    `metadata.create_all` (tables, no alembic_version) is stamped at the revision it matches (the
+    first, if it was made before migrations existed) and upgraded from there, never recreated."""
     db.ensure_database(url)
     engine = _engine(url)
     try:

@@ -16,7 +16,6 @@ from sqlalchemy.exc import OperationalError
 
 from tests.support.processes import drop_databases
 
-pytestmark = pytest.mark.integration
 
 DEFAULT_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/chuishao_test_{service}"
 
