@@ -16,12 +16,13 @@ LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, p
                 pydantic, pika, prometheus_client, honcho, shapely, chinese_calendar, \
                 hypothesis, schemathesis, yaml
 
-.PHONY: help venv broker db run test unit bench chaos dlq lock clean
+.PHONY: help venv broker db migration run test unit bench chaos dlq lock clean
 
 help:
 	@echo "make venv    create .venv and install the project with requirements.lock as constraints"
 	@echo "make broker  make sure RabbitMQ answers at AMQP_URI (starts or installs a local one)"
-	@echo "make db      create every service's database and load reference data"
+	@echo "make db      create every service's database, upgrade it to its newest revision, load reference data"
+	@echo "make migration SERVICE=whistle MSG='add postings'   write the next revision of a service (or all) from its orm.py"
 	@echo "make run     start all four services under honcho (Ctrl-C stops them all)"
 	@echo "make test    whole suite on SQLite, and on PostgreSQL alongside when one is reachable"
 	@echo "make unit    unit tests only (no broker, no database server)"
@@ -53,7 +54,13 @@ broker:
 	bash scripts/ensure-rabbitmq.sh
 
 db: venv
+	$(VPY) -m services.common.migrate upgrade all
 	$(VPY) -m services.common.setup_all
+
+migration: venv
+	@if [[ -z "$${SERVICE:-}" || -z "$${MSG:-}" ]]; then \
+	    echo "usage: make migration SERVICE=whistle|dispatch|roster|metrics|all MSG='what changed'" >&2; exit 2; fi
+	$(VPY) -m services.common.migrate revision --autogenerate -m "$(MSG)" $(SERVICE)
 
 run: venv broker db
 	mkdir -p var

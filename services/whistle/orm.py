@@ -37,6 +37,8 @@ whistles = Table(
 )
 # the duplicate check's prefilter: open whistles of one category in a lat/lon box
 Index("ix_whistles_nearby", whistles.c.category, whistles.c.status, whistles.c.lat, whistles.c.lon)
+# every read of a whistle lists the whistles linked to it (PostgreSQL indexes no foreign key by itself)
+Index("ix_whistles_linked_to", whistles.c.linked_to)
 
 timeline = Table(
     "timeline", metadata,
