@@ -37,7 +37,7 @@ from services.common.auth.keystore import Verifier, auth_dir
 from services.common.auth.principals import Principal
 from services.common.auth.ratelimit import Rate
 from services.common.auth.routes import declare
-from services.common.auth.rules import Denied, authorize, claim, visible
+from services.common.auth.rules import Denied, authorize, claim, rule_of, visible
 from services.common.authweb import AuthError, Forbidden, Gate, error_response, request_principal
 from services.common.web import json_response
 
@@ -125,6 +125,7 @@ def guarded(action: str, obj: str | None = None, dependency: str = "auth"):
     """An HTTP entrypoint taking `action`: authenticates, checks the kind and the rate, then runs.
 
     Put it between nameko's @http and @json_api. It also declares the route's rule for the matrix."""
+    rule_of(action)                                   # an action with no rule fails at import
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -148,6 +149,7 @@ def guarded_rpc(action: str, obj: str | None = None, dependency: str = "auth"):
 
     Refusals raise Unauthenticated / Forbidden / RateLimited (add AUTH_ERRORS to expected_exceptions);
     the caller gets a RemoteError naming them, with the reason."""
+    rule_of(action)
 
     def decorate(fn):
         @functools.wraps(fn)
