@@ -56,7 +56,7 @@ class ProvisionError(Exception):
 
 @dataclass(frozen=True)
 class TopicGrant:
-    exchange: str
+    exchange: str           # the exchange's name itself (not a pattern)
     write: str
     read: str
 
@@ -90,8 +90,8 @@ def accounts(reference: ReferenceData, namespace: str = "", user_prefix: str = "
             configure=_any_of(PRIVATE_QUEUES),
             write=_any_of(name(CHECKINS), *queues, PRIVATE_QUEUES),            # queue.bind needs write on the queue
             read=_any_of(name(CALLOUTS), name(CHECKINS), *queues, PRIVATE_QUEUES),
-            topics=(TopicGrant(ns + re.escape(CALLOUTS), NOTHING, rf"^callout\.{code}\.[^.#]+$"),
-                    TopicGrant(ns + re.escape(CHECKINS), rf"^({'|'.join(REPORT_ACTIONS)})\.{code}$",
+            topics=(TopicGrant(namespace + CALLOUTS, NOTHING, rf"^callout\.{code}\.[^.#]+$"),
+                    TopicGrant(namespace + CHECKINS, rf"^({'|'.join(REPORT_ACTIONS)})\.{code}$",
                                rf"^outcome\.{code}\.[^.#]+$"))))
     for street in reference.streets:
         code = re.escape(street.code)
@@ -100,7 +100,7 @@ def accounts(reference: ReferenceData, namespace: str = "", user_prefix: str = "
             configure=_any_of(PRIVATE_QUEUES),
             write=_any_of(name(WHISTLES), PRIVATE_QUEUES),
             read=_any_of(name(WHISTLES), name(f"street.{street.code}.outcomes"), PRIVATE_QUEUES),
-            topics=(TopicGrant(ns + re.escape(WHISTLES), rf"^raise\.{code}$", rf"^outcome\.{code}\.[^.#]+$"),)))
+            topics=(TopicGrant(namespace + WHISTLES, rf"^raise\.{code}$", rf"^outcome\.{code}\.[^.#]+$"),)))
     everything = _any_of(ns + ".*", r"rpc\.reply-.*", PRIVATE_QUEUES)   # nameko's RPC reply queues are not namespaced
     for service in SERVICES:
         found.append(Account(broker_user(Kind.SERVICE, service, user_prefix), Kind.SERVICE, service,
