@@ -74,7 +74,7 @@ class StandIn(OpsEndpoints):
         return 200, {"callouts": self.auth.visible(rows)}
 
     @http("POST", "/api/v1/reports/checkin")
-    @guarded("report.checkin", obj="callout")
+    @guarded("callout.report", obj="callout")
     @json_api
     def check_in(self, request):
         body = self.auth.claim(json.loads(request.get_data()))

@@ -28,11 +28,10 @@ def test_a_street_acts_on_its_own_whistles_only():
 
 
 def test_a_department_reports_on_its_own_call_outs_and_sees_whistles_it_is_called_on():
-    for action in ("report.checkin", "report.arrival", "report.completion", "report.return"):
-        assert authorize(chengguan, action, {"department_code": "chengguan"})
-        refused = authorize(chengguan, action, {"department_code": "xiaofang"})
-        assert not refused and refused.field == "department_code"
-        assert "'xiaofang'" in refused.reason
+    assert authorize(chengguan, "callout.report", {"department_code": "chengguan"})
+    refused = authorize(chengguan, "callout.report", {"department_code": "xiaofang"})
+    assert not refused and refused.field == "department_code"
+    assert "'xiaofang'" in refused.reason
     assert authorize(chengguan, "callout.read", WHISTLE_OF_DAXIGOU)
     refused = authorize(chengguan, "callout.read", WHISTLE_OF_NANXIASHU)
     assert not refused and "not called" in refused.reason
@@ -46,7 +45,7 @@ def test_district_staff_read_everything_decide_arbitrations_and_add_departments_
             assert authorize(district, action, WHISTLE_OF_NANXIASHU), action
     assert authorize(district, "arbitration.decide", {"street_code": "daxigou"})
     assert authorize(district, "department.add", WHISTLE_OF_DAXIGOU)
-    for action in ("whistle.raise", "whistle.close", "report.checkin", "dlq.replay"):
+    for action in ("whistle.raise", "whistle.close", "callout.report", "dlq.replay"):
         refused = authorize(district, action, WHISTLE_OF_DAXIGOU)
         assert not refused and "district" in refused.reason and refused.reason_zh
 

@@ -65,43 +65,37 @@ RULES: dict[str, Rule] = _rules(
     Rule("whistle.read", {S: OWN_STREET, DI: ANY, SV: ANY}, False, "whistle",
          "read a whistle and its timeline", "查看哨单及其时间线"),
     Rule("whistle.close", {S: OWN_STREET, SV: ANY}, True, "whistle",
-         "close a whistle (销号)", "销号"),
+         "close a whistle", "销号"),
     Rule("whistle.send_back", {S: OWN_STREET, SV: ANY}, True, "whistle",
          "send a whistle's work back", "退回重办"),
     Rule("whistle.follow_up", {S: OWN_STREET, SV: ANY}, True, "whistle",
-         "record the complainant's follow-up (回访)", "记录回访"),
+         "record the complainant's follow-up", "记录回访"),
     # dispatch: call-outs and department reports
     Rule("callout.read", {S: OWN_STREET, D: CALLED, DI: ANY, SV: ANY}, False, "whistle",
          "read a whistle's call-outs (a department sees only its own)", "查看派单（部门只见本部门）"),
-    Rule("report.checkin", {D: OWN_DEPARTMENT, SV: ANY}, True, "callout",
-         "check in on a call-out (报到)", "报到"),
-    Rule("report.arrival", {D: OWN_DEPARTMENT, SV: ANY}, True, "callout",
-         "report arrival on site (到场)", "到场"),
-    Rule("report.completion", {D: OWN_DEPARTMENT, SV: ANY}, True, "callout",
-         "report completion (处置完成)", "处置完成"),
-    Rule("report.return", {D: OWN_DEPARTMENT, SV: ANY}, True, "callout",
-         "return a call-out as not ours (退单)", "退单"),
+    # one action for the four department reports (报到 check-in, 到场 arrival, 处置完成 completion,
+    # 退单 return): one rule, so `POST /api/v1/reports/<action>` is one route with one rule
+    Rule("callout.report", {D: OWN_DEPARTMENT, SV: ANY}, True, "callout",
+         "report on a call-out (check-in, arrival, completion, return)", "报到、到场、处置完成或退单"),
     Rule("department.add", {DI: ANY, SV: ANY}, True, "whistle",
          "call one more department to a whistle", "增派部门"),
     Rule("arbitration.read", {DI: ANY, SV: ANY}, False, None,
          "list open arbitrations", "查看待裁决事项"),
     Rule("arbitration.decide", {DI: ANY, SV: ANY}, True, "arbitration",
-         "decide an arbitration (确权)", "裁决确权"),
+         "decide an arbitration", "裁决确权"),
     Rule("overdue.read", {DI: ANY, SV: ANY}, False, None,
-         "list overdue call-outs (督办)", "查看超时派单（督办）"),
+         "list overdue call-outs", "查看超时派单（督办）"),
     # roster
     Rule("team.read", {S: OWN_STREET, D: CALLED, DI: ANY, SV: ANY}, False, "whistle",
          "read a whistle's joint enforcement team", "查看联合执法队伍"),
     # metrics
     Rule("assessment.read", {A: ANY, DI: ANY, SV: ANY}, False, None,
-         "read assessment data (三率, ranking)", "查看考核数据"),
+         "read assessment data (the three rates, ranking)", "查看考核数据（三率、排名）"),
     # operations (today the dead-letter tool speaks to the broker as the operator's broker account)
     Rule("dlq.read", {O: ANY}, False, None, "list and show dead letters", "查看死信"),
     Rule("dlq.replay", {O: ANY}, True, None, "replay dead letters", "重放死信"),
     Rule("dlq.drop", {O: ANY}, True, None, "drop dead letters", "删除死信"),
 )
-REPORT_ACTIONS = {"checkin": "report.checkin", "arrival": "report.arrival",
-                  "completion": "report.completion", "return": "report.return"}
 
 
 def rule_of(action: str) -> Rule:
@@ -194,3 +188,18 @@ def visible(principal: Principal, action: str, rows: Iterable[Any],
         return list(rows)
     name = "department_code" if scope in (Scope.CALLED, Scope.OWN_DEPARTMENT) else SCOPE_FIELD[scope]
     return [row for row in rows if attrs(row).get(name) == principal.code]
+
+
+SCOPE_WORDS = {Scope.ANY: "all", Scope.OWN_STREET: "own street's", Scope.OWN_DEPARTMENT: "own department's",
+               Scope.CALLED: "where called"}
+
+
+def markdown_table() -> str:
+    """The rule table as Markdown, for the README (a test keeps the README's copy equal to this)."""
+    lines = ["| action | " + " | ".join(kind.value for kind in Kind) + " | write | what |",
+             "|---|" + "---|" * len(Kind) + "---|---|"]
+    for rule in RULES.values():
+        cells = [SCOPE_WORDS[rule.grants[kind]] if kind in rule.grants else "—" for kind in Kind]
+        lines.append(f"| `{rule.action}` | " + " | ".join(cells) + f" | {'yes' if rule.write else ''} | "
+                     f"{rule.summary} ({rule.summary_zh}) |")
+    return "\n".join(lines)
