@@ -19,7 +19,7 @@ from services.common.auth.keystore import AuthFiles, Verifier
 from services.common.auth.pagination import paginate
 from services.common.auth.principals import Kind
 from services.common.auth.ratelimit import Rate
-from services.common.auth.routes import ALLOWED, Route, matrix, routes_of, unruled
+from services.common.auth.routes import ALLOWED, Route, breaches, matrix, routes_of, unruled
 from services.common.auth.tokens import issue
 from services.common.authweb import AUTH_ERRORS, AuthError, Gate, request_page
 from services.common.guard import Auth, AuthContext, guarded, guarded_rpc, rpc_context
@@ -290,16 +290,20 @@ def request_for(case):
 def test_zero_breaches_every_route_every_principal_kind_own_and_other(world):
     cases = matrix(routes_of(StandIn))
     assert len(cases) > 50
-    failures = []
-    for case in cases:
+
+    def attempt(case):
         world["gate"].buckets._buckets.clear()           # the rate limit is tested on its own
         token = None if case.kind is None else world["tokens"][case.kind]
         method, path, payload = request_for(case)
         if method == "RPC":
-            status = call_rpc(world, path, payload, token=token)
-        else:
-            status = call(world, method, path, token=token, body=payload)[0]
-        ok = status not in (401, 403) if case.expected == ALLOWED else status == case.expected
-        if not ok:
-            failures.append(f"{case.id}: expected {case.expected}, got {status}")
-    assert failures == []
+            return call_rpc(world, path, payload, token=token)
+        return call(world, method, path, token=token, body=payload)[0]
+
+    assert breaches(cases, attempt) == []
+
+
+def test_a_breach_is_reported():
+    [route] = [r for r in routes_of(StandIn) if r.name == "close"]
+    cases = matrix([route])
+    assert breaches(cases, lambda case: 200) == [f"{c.id}: expected {c.expected}, got 200"
+                                                 for c in cases if c.expected != ALLOWED]

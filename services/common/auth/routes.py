@@ -108,3 +108,15 @@ def matrix(routes: Iterable[Route]) -> list[Case]:
                 cases.append(Case(route, kind, "own", ALLOWED))
                 cases.append(Case(route, kind, "other", 403))
     return cases
+
+
+def breaches(cases: Iterable[Case], attempt) -> list[str]:
+    """Runs every case through `attempt(case) -> HTTP status` (an RPC refusal mapped to its status);
+    returns one line per case whose answer is not what the rule table expects (empty: zero breaches)."""
+    found = []
+    for case in cases:
+        status = attempt(case)
+        ok = status not in (401, 403) if case.expected == ALLOWED else status == case.expected
+        if not ok:
+            found.append(f"{case.id}: expected {case.expected}, got {status}")
+    return found
