@@ -5,7 +5,7 @@ accounts for the reference data, in the vhost of AMQP_URI (or --vhost) and under
 
 | account            | may publish                               | may bind / read                              |
 |--------------------|-------------------------------------------|----------------------------------------------|
-| `dept-<code>`      | `checkins`: `<action>.<code>` only         | `callouts`: `callout.<code>.*`; `checkins`: `outcome.<code>.*`; its queues `department.<code>.callouts|outcomes` |
+| `dept-<code>`      | `checkins`: `<action>.<code>` only         | `callouts`: `callout.<code>.*`; `checkins`: `outcome.<code>.*`; its queues `department.<code>.callouts` and `.outcomes` |
 | `street-<code>`    | `whistles`: `raise.<code>` only            | `whistles`: `outcome.<code>.*`; its queue `street.<code>.outcomes` |
 | `svc-<service>`    | anything in the namespace                  | anything in the namespace                    |
 | `ops-duty`         | the four public/internal exchanges (replay) | the `deadletters` queue                       |

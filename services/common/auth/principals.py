@@ -22,10 +22,9 @@ class Kind(str, Enum):
         return self.value
 
 
-# The kinds whose code is a scope (the street, department or service they act for); for the others
-# the code only names the holder (e.g. district staff `zhangwei`), for attribution.
-SCOPED = frozenset({Kind.STREET, Kind.DEPARTMENT, Kind.SERVICE})
-# The body field a scoped principal's code fills and must match.
+# A street's, department's or service's code is whom it acts for; for the other kinds the code only
+# names the holder (e.g. district staff `zhangwei`), for attribution.
+# The body field a street's or department's code fills and must match:
 OWN_FIELD = {Kind.STREET: "street_code", Kind.DEPARTMENT: "department_code"}
 KIND_ZH = {Kind.STREET: "街道", Kind.DEPARTMENT: "部门", Kind.DISTRICT: "区督办",
            Kind.ASSESSMENT: "考核办", Kind.OPERATOR: "运维", Kind.SERVICE: "服务"}
