@@ -14,15 +14,17 @@ PYTEST_ARGS ?=
 
 LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, psycogreen, \
                 pydantic, pika, prometheus_client, honcho, shapely, chinese_calendar, \
-                hypothesis, schemathesis, yaml
+                hypothesis, schemathesis, yaml, jwt, cryptography, typer
 
-.PHONY: help venv broker db migration run test unit bench chaos dlq lock clean
+.PHONY: help venv broker db migration provision token run test unit bench chaos dlq lock clean
 
 help:
 	@echo "make venv    create .venv and install the project with requirements.lock as constraints"
 	@echo "make broker  make sure RabbitMQ answers at AMQP_URI (starts or installs a local one)"
 	@echo "make db      create every service's database, upgrade it to its newest revision, load reference data"
 	@echo "make migration SERVICE=whistle MSG='add postings'   write the next revision of a service (or all) from its orm.py"
+	@echo "make provision  one confined broker account per street, department and service (rabbitmqctl, as root)"
+	@echo "make token   bearer tokens: make token ARGS='issue --street daxigou' | ARGS='revoke ID' | ARGS='list'"
 	@echo "make run     start all four services under honcho (Ctrl-C stops them all)"
 	@echo "make test    whole suite on SQLite, and on PostgreSQL alongside when one is reachable"
 	@echo "make unit    unit tests only (no broker, no database server)"
@@ -61,6 +63,12 @@ migration: venv
 	@if [[ -z "$${SERVICE:-}" || -z "$${MSG:-}" ]]; then \
 	    echo "usage: make migration SERVICE=whistle|dispatch|roster|metrics|all MSG='what changed'" >&2; exit 2; fi
 	$(VPY) -m services.common.migrate revision --autogenerate -m "$(MSG)" $(SERVICE)
+
+provision: venv broker
+	$(VPY) -m services.common.provision $(or $(ARGS),apply)
+
+token: venv
+	@$(VPY) -m services.common.auth $(ARGS)
 
 run: venv broker db
 	mkdir -p var

@@ -1,15 +1,17 @@
 """部门报到 over AMQP for a department's own system: no nameko needed, only pika and the message contract.
 
-    from services.department_client import DepartmentClient, ReportRejected
+    from services.department_client import DepartmentClient, amqp_uri_from_env
 
-    with DepartmentClient("amqp://guest:guest@broker:5672/", "shichang") as client:
+    # the department's own broker account, from CHUISHAO_AMQP_URI (or AMQP_URI + CHUISHAO_AMQP_USER/PASSWORD)
+    with DepartmentClient(amqp_uri_from_env(), "shichang") as client:
         for callout in client.callouts():             # acked when the loop comes back for the next one
             client.check_in(callout.callout_id, officer="市场监管 梁晨")
 
 The command line on it: `python -m services.department_client --help`.
 """
 from services.department_client.client import (DEFAULT_TIMEOUT, DeliveryError, DepartmentClient,
-                                               InvalidReport, ReportRejected, ReportTimeout, make_report)
+                                               InvalidReport, ReportRejected, ReportTimeout, amqp_uri_from_env,
+                                               make_report)
 
 __all__ = ["DEFAULT_TIMEOUT", "DeliveryError", "DepartmentClient", "InvalidReport", "ReportRejected",
-           "ReportTimeout", "make_report"]
+           "ReportTimeout", "amqp_uri_from_env", "make_report"]

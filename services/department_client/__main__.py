@@ -8,7 +8,9 @@
         --evidence REF [--evidence REF ...]
     python -m services.department_client --department shichang return CALLOUT_ID --reason TEXT
 
---amqp defaults to $AMQP_URI, --namespace to $BUS_NAMESPACE. Every report takes --request-id (re-use
+The broker account comes from the environment: CHUISHAO_AMQP_URI, or AMQP_URI with CHUISHAO_AMQP_USER and
+CHUISHAO_AMQP_PASSWORD (--amqp overrides it, but shows the password to every `ps`); --namespace defaults
+to $BUS_NAMESPACE. Every report takes --request-id (re-use
 it to retry safely), --timeout and --json (print the outcome as JSON).
 
 Exit status: 0 accepted (or `listen` done), 1 rejected (the reasons are printed), 2 bad arguments or
@@ -26,9 +28,9 @@ from pika.exceptions import AMQPError
 
 from services.common.events import Arrive, CalloutIssued, CheckIn, Complete, DepartmentReport, Return, iso
 from services.department_client.client import (DEFAULT_TIMEOUT, DeliveryError, DepartmentClient,
-                                               ReportRejected, ReportTimeout, make_report)
+                                               ReportRejected, ReportTimeout, amqp_uri_from_env, make_report,
+                                               redacted)
 
-DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 ACCEPTED, REJECTED, INVALID, TIMED_OUT, UNAVAILABLE = 0, 1, 2, 3, 4
 
 
@@ -92,8 +94,9 @@ def _connection_options(parser: argparse.ArgumentParser, top: bool) -> None:
     default = argparse.SUPPRESS
     parser.add_argument("--department", default=None if top else default,
                         help="the department's code, e.g. chengguan (required)")
-    parser.add_argument("--amqp", default=os.environ.get("AMQP_URI", DEFAULT_AMQP_URI) if top else default,
-                        help="broker URI (default: $AMQP_URI or %s)" % DEFAULT_AMQP_URI)
+    parser.add_argument("--amqp", default=amqp_uri_from_env() if top else default,
+                        help="broker URI (default: $CHUISHAO_AMQP_URI, or $AMQP_URI with $CHUISHAO_AMQP_USER "
+                             "and $CHUISHAO_AMQP_PASSWORD)")
     parser.add_argument("--namespace", default=os.environ.get("BUS_NAMESPACE", "") if top else default,
                         help="prefix of exchange and queue names (default: $BUS_NAMESPACE)")
 
@@ -130,7 +133,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"invalid input: {exc}", file=sys.stderr)
         return INVALID
     except AMQPError as exc:
-        print(f"cannot reach the broker at {args.amqp}: {exc!r}", file=sys.stderr)
+        print(f"cannot reach the broker at {redacted(args.amqp)}: {exc!r}", file=sys.stderr)
         return UNAVAILABLE
     try:
         with client:

@@ -25,6 +25,12 @@ Delivery guarantees:
 - every report is validated against the contract before anything is sent (InvalidReport, a
   ValueError naming the bad fields), and every wait is bounded (ReportTimeout).
 
+Credentials: the department's own broker account (`dept-<code>`, created by `make provision`), from
+the environment (amqp_uri_from_env): CHUISHAO_AMQP_URI, or AMQP_URI's broker with CHUISHAO_AMQP_USER and
+CHUISHAO_AMQP_PASSWORD. Such an account may bind only its own keys and publish only its own reports;
+every message the client publishes carries the account as its AMQP `user_id`, which the broker
+checks, so the services can tell who sent it (SENDER_CHECK=user_id).
+
 A client owns one blocking pika connection: use it from one thread only. While the caller's loop
 body runs, pika does not service the connection; a body running longer than about two heartbeat
 intervals (the broker's, 60 s by default) may lose the connection, and the call-out then comes back.
@@ -33,12 +39,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
 from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from urllib.parse import quote, urlparse
 
 import pika
 from pika.exceptions import AMQPError, ChannelClosedByBroker, NackError, UnroutableError
@@ -50,6 +58,7 @@ from services.common.reference import CODE
 
 log = logging.getLogger(__name__)
 
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_TIMEOUT = 10.0          # seconds to wait for the dispatch service's answer to a report
 POLL_SECONDS = 0.25             # granularity of the bounded waits
 # The services declare the call-out queue as a durable quorum queue (services.common.broker.declare_queue);
@@ -57,6 +66,30 @@ POLL_SECONDS = 0.25             # granularity of the bounded waits
 CALLOUT_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
 
 Location = Union[Place, Mapping[str, Any], str]
+
+
+def amqp_uri_from_env(env: Mapping[str, str] = os.environ) -> str:
+    """The broker URI with the department's credentials: CHUISHAO_AMQP_URI if set; otherwise AMQP_URI
+    (default: the local broker) with CHUISHAO_AMQP_USER / CHUISHAO_AMQP_PASSWORD as its account when set."""
+    if env.get("CHUISHAO_AMQP_URI"):
+        return env["CHUISHAO_AMQP_URI"]
+    uri = env.get("AMQP_URI") or DEFAULT_AMQP_URI
+    user = env.get("CHUISHAO_AMQP_USER")
+    if not user:
+        return uri
+    parts = urlparse(uri)
+    account = quote(user, safe="") + ":" + quote(env.get("CHUISHAO_AMQP_PASSWORD", ""), safe="")
+    netloc = f"{account}@{parts.hostname or '127.0.0.1'}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def redacted(uri: str) -> str:
+    """The URI with its password replaced, for messages and logs."""
+    parts = urlparse(uri)
+    if parts.password is None:
+        return uri
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
 
 
 def callout_queue(department_code: str) -> str:
@@ -113,6 +146,9 @@ class DepartmentClient:
         self.namespace = namespace or ""
         self.timeout = timeout
         params = pika.URLParameters(amqp_uri)
+        # every message carries the account's name as its AMQP user_id: the broker refuses any other,
+        # so the services (SENDER_CHECK=user_id) know the report comes from this department's account
+        self.user = params.credentials.username
         params.client_properties = {"connection_name": f"department-client {department_code}"}
         params.blocked_connection_timeout = max(30.0, timeout)   # a broker alarm fails the publish, not hangs it
         self._connection = pika.BlockingConnection(params)
@@ -121,7 +157,7 @@ class DepartmentClient:
         try:
             self._channel = self._connection.channel()
             self._channel.confirm_delivery()
-            self._channel.exchange_declare(self.name(CHECKINS), "topic", durable=True)
+            self._ensure_exchange(self.name(CHECKINS), "topic")
         except BaseException:
             self.close()
             raise
@@ -130,6 +166,19 @@ class DepartmentClient:
     def name(self, bus_name: str) -> str:
         """An exchange or queue name inside the namespace."""
         return f"{self.namespace}{bus_name}"
+
+    def _ensure_exchange(self, exchange: str, kind: str) -> None:
+        """Makes sure an exchange exists: looked up first (which a provisioned department account,
+        with no right to declare exchanges, may do), declared only when it is missing."""
+        probe = self._connection.channel()
+        try:
+            probe.exchange_declare(exchange, kind, passive=True)
+            probe.close()
+            return
+        except ChannelClosedByBroker as exc:
+            if exc.reply_code != 404:
+                raise
+        self._channel.exchange_declare(exchange, kind, durable=True)
 
     def __enter__(self) -> "DepartmentClient":
         return self
@@ -202,7 +251,7 @@ class DepartmentClient:
         except ChannelClosedByBroker as exc:
             if exc.reply_code != 404:
                 raise
-        self._channel.exchange_declare(self.name(CALLOUTS), "topic", durable=True)
+        self._ensure_exchange(self.name(CALLOUTS), "topic")
         self._channel.queue_declare(queue, durable=True, arguments=CALLOUT_QUEUE_ARGUMENTS)
         self._channel.queue_bind(queue, self.name(CALLOUTS), f"callout.{self.department_code}.*")
         return queue
@@ -215,16 +264,28 @@ class DepartmentClient:
                         "x-original-exchange": method.exchange, "x-original-routing-key": method.routing_key,
                         "x-original-content-type": properties.content_type or "",
                         "x-dead-lettered-at": datetime.now(timezone.utc).isoformat(), "x-attempts": 1})
+        self._ensure_exchange(self.name(DEADLETTERS), "fanout")      # as the services declare it
+        channel = self._connection.channel()    # its own: a refusal closes the channel it happens on
         try:
-            self._channel.exchange_declare(self.name(DEADLETTERS), "fanout", durable=True)  # as the services do
-            self._channel.basic_publish(
+            channel.confirm_delivery()
+            channel.basic_publish(
                 self.name(DEADLETTERS), "", body,
                 pika.BasicProperties(content_type=properties.content_type or "application/octet-stream",
-                                     delivery_mode=2, headers=headers,
+                                     delivery_mode=2, headers=headers, user_id=self.user,
                                      message_id=properties.message_id or f"dl-{uuid.uuid4()}"),
                 mandatory=True)
         except (UnroutableError, NackError) as exc:
             raise DeliveryError(f"could not dead-letter an invalid call-out (left on the queue): {exc}") from exc
+        except ChannelClosedByBroker as exc:
+            if exc.reply_code != 403:
+                raise
+            # a provisioned department account may not write to `deadletters` (what lands there is
+            # replayed by operators): the call-out stays on the queue for the platform to fix
+            raise DeliveryError("an invalid call-out arrived and this account may not dead-letter it; it stays "
+                                f"on the queue: tell the platform's operator ({reason})") from exc
+        finally:
+            if channel.is_open:
+                channel.close()
 
     # ------------------------------------------------------------------ reports
     def check_in(self, callout_id: str, officer: str, note: Optional[str] = None,
@@ -278,7 +339,7 @@ class DepartmentClient:
         properties = pika.BasicProperties(content_type="application/json", content_encoding="utf-8",
                                           delivery_mode=2, message_id=str(uuid.uuid4()),
                                           correlation_id=report.request_id, timestamp=int(time.time()),
-                                          app_id="chuishao-department-client")
+                                          app_id="chuishao-department-client", user_id=self.user)
         try:
             self._channel.basic_publish(self.name(CHECKINS), routing_key, encode(report), properties,
                                         mandatory=True)

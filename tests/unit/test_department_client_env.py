@@ -1,0 +1,13 @@
+"""A department's system takes its broker account from the environment, and never prints its password."""
+from services.department_client.client import amqp_uri_from_env, redacted
+
+
+def test_a_department_system_takes_its_broker_account_from_the_environment():
+    assert amqp_uri_from_env({}) == "amqp://guest:guest@127.0.0.1:5672/"
+    assert amqp_uri_from_env({"CHUISHAO_AMQP_URI": "amqp://dept-x:pw@b:5672/v", "AMQP_URI": "amqp://o"}) == \
+        "amqp://dept-x:pw@b:5672/v"
+    assert amqp_uri_from_env({"AMQP_URI": "amqp://guest:guest@broker:5672/chuishao",
+                              "CHUISHAO_AMQP_USER": "dept-chengguan", "CHUISHAO_AMQP_PASSWORD": "p@ss/1"}) == \
+        "amqp://dept-chengguan:p%40ss%2F1@broker:5672/chuishao"
+    assert redacted("amqp://dept-x:secret@b:5672/v") == "amqp://dept-x:***@b:5672/v"
+    assert redacted("amqp://b:5672/") == "amqp://b:5672/"
