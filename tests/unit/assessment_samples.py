@@ -79,3 +79,62 @@ def escalation(c: CalloutFact, tier: str, after: timedelta, step: str = "check_i
     return EscalationFact(escalation_id=f"e{next(_ids)}", callout_id=c.callout_id, whistle_id=c.whistle_id,
                           department=c.department, street=c.street, step=step, tier=tier,
                           escalated_at=c.issued_at + after)
+
+
+def demo_month(seed: int = 2025):
+    """A plausible October 2025 in the demo district: 120 cases, departments of varying diligence."""
+    import random
+
+    from services.metrics.assessment import Decision, FactRef, PeriodFacts
+
+    rnd = random.Random(seed)
+    reference = load_reference()
+    diligence = {d.code: 0.55 + 0.45 * rnd.random() for d in reference.departments}
+    diligence["shuiwu"] = 0.3                       # one department that rarely answers in time
+    callouts, returns, escalations, whistles, follow_ups = [], [], [], [], []
+    for n in range(120):
+        street = rnd.choice(reference.streets)
+        category = rnd.choice(reference.categories)
+        grid = rnd.choice([g.code for c in street.communities for g in c.grids][:3])
+        urgency = rnd.choices(("emergency", "urgent", "normal", "complex"), (1, 3, 6, 1))[0]
+        raised = at(2025, 10, 1) + timedelta(minutes=rnd.randrange(0, 30 * 24 * 60))
+        wid = f"w{n:03d}"
+        lead, support = reference.assignment(street.code, category.code)
+        level = reference.urgencies[urgency]
+        done = True
+        for department in (lead, *support):
+            d = diligence[department]
+            check = timedelta(minutes=rnd.randint(3, 25)) if rnd.random() < d else (
+                timedelta(minutes=rnd.randint(31, 300)) if rnd.random() < 0.7 else None)
+            arrive = check + timedelta(minutes=rnd.randint(5, 40)) if check else None
+            complete = arrive + timedelta(hours=rnd.randint(1, 30)) if arrive and rnd.random() < 0.9 else None
+            done = done and complete is not None
+            completion = level.completion.as_timedelta() or timedelta(days=9)
+            c = callout(department, raised + timedelta(minutes=1), street=street.code, whistle=wid,
+                        ident=f"{wid}-{department}", checked_in=check, arrived=arrive, completed=complete,
+                        category=category.code, urgency=urgency, check_in=timedelta(minutes=30),
+                        arrival=level.arrival.as_timedelta(), completion=completion)
+            callouts.append(c)
+            if check is None:
+                escalations.append(escalation(c, "street", timedelta(minutes=30)))
+                escalations.append(escalation(c, "district", timedelta(minutes=60)))
+                if rnd.random() < 0.5:
+                    escalations.append(escalation(c, "city", timedelta(minutes=150)))
+            elif rnd.random() < 0.04:
+                returns.append(returned(c, check, rnd.choice(("rerouted", "justified", "unjustified"))))
+        closures = (raised + timedelta(hours=rnd.randint(4, 60)),) if done else ()
+        reopen = bool(closures) and rnd.random() < 0.08
+        whistles.append(whistle(wid, raised, street=street.code, urgency=urgency, category=category.code,
+                                place=grid, closures=closures,
+                                reopenings=(closures[0] + timedelta(hours=30),) if reopen else ()))
+        if closures:
+            rating = "unsatisfied" if reopen else rnd.choices(("satisfied", "basically_satisfied"), (8, 2))[0]
+            follow_ups.append(follow_up(wid, rating, closures[0] + timedelta(hours=24), street=street.code,
+                                        reopened=reopen))
+    first_city = next(e for e in escalations if e.tier == "city")
+    decisions = (Decision("exemption", FactRef("callout", first_city.callout_id), "暴雨红色预警，道路中断",
+                          "区考核办 李明", at(2025, 11, 3, 10)),
+                 Decision("appeal", FactRef("whistle", "w007"), "申诉：非本辖区事项", "区考核办 李明",
+                          at(2025, 11, 3, 11), upheld=False, requested_by="daxigou"))
+    return PeriodFacts(tuple(callouts), tuple(returns), tuple(escalations), tuple(whistles), tuple(follow_ups),
+                       decisions)

@@ -367,3 +367,37 @@ def test_bad_facts_and_settings_are_refused_with_the_field_named():
 def test_the_shipped_rules_file_is_the_documented_default():
     from services.metrics.assessment import load_rules
     assert load_rules() == AssessmentRules()
+
+
+# --- a demo month, recomputed independently ---------------------------------------------------------
+
+def test_a_demo_month_is_reproduced_by_an_independent_count():
+    from collections import Counter, defaultdict
+
+    from tests.unit.assessment_samples import demo_month
+    facts = demo_month()
+    result = run(callouts=facts.callouts, returns=facts.returns, escalations=facts.escalations,
+                 whistles=facts.whistles, follow_ups=facts.follow_ups, decisions=facts.decisions)
+    exempt = {d.fact.id for d in facts.decisions if d.upheld}
+    start, end = OCTOBER.start, OCTOBER.end
+    returned_at = {r.callout_id: r.returned_at for r in facts.returns}
+    due, hit = Counter(), Counter()
+    for c in facts.callouts:
+        if c.callout_id in exempt or not start <= c.check_in_by < end:
+            continue
+        due[c.department] += 1
+        answered = [t for t in (c.checked_in_at, returned_at.get(c.callout_id)) if t is not None]
+        hit[c.department] += bool(answered) and min(answered) <= c.check_in_by
+    for code in due:
+        assert unit(result, code).response.value == Fraction(hit[code], due[code]), code
+    scores = defaultdict(list)
+    for f in facts.follow_ups:
+        if start <= f.recorded_at < end:
+            scores[f.street].append(f.rating != "unsatisfied")
+    for street, ratings in scores.items():
+        assert unit(result, street).satisfaction.value == Fraction(sum(ratings), len(ratings))
+    city = Counter(e.department for e in facts.escalations
+                   if e.tier == "city" and e.callout_id not in exempt and start <= e.escalated_at < end)
+    for code, n in city.items():
+        assert dict(unit(result, code).escalations)["city"] == n
+    assert sum(due.values()) == result.district.response.denominator

@@ -20,6 +20,7 @@ class Names:
 class Directory:
     """Display names by code; a code it does not know is shown as itself."""
 
+    district: Names = Names("本区", "the district")
     departments: Mapping[str, Names] = field(default_factory=dict)
     streets: Mapping[str, Names] = field(default_factory=dict)
     categories: Mapping[str, Names] = field(default_factory=dict)
@@ -28,6 +29,7 @@ class Directory:
     @classmethod
     def from_reference(cls, reference: ReferenceData) -> "Directory":
         return cls(
+            district=Names(reference.district.name_zh, reference.district.name_en),
             departments={d.code: Names(d.name_zh, d.name_en) for d in reference.departments},
             streets={s.code: Names(s.name_zh, s.name_en) for s in reference.streets},
             categories={c.code: Names(c.name_zh, c.name_en) for c in reference.categories},

@@ -32,7 +32,8 @@ Definitions (the same text is in deploy/reference/ASSESSMENT.md):
   before it), per escalation to the city, per return judged unjustified (in the period of the
   return). Street: per escalation to the city of a call-out on its cases, per reopening. 零失分: an
   assessed unit that lost nothing.
-* **Rank**: by score, higher first; ties broken by resolution, response, satisfaction (higher
+* **Rank**: units named in `not_ranked` (the street office and the residents' committee, called as
+  support) are shown but not ranked. The others by score, higher first; ties broken by resolution, response, satisfaction (higher
   first), points lost (fewer first), volume (more first), then code: ranks are 1..n with no gaps.
   Units with no score are listed unranked.
 * **Flags**: among ranked units with a volume of at least `flags.min_volume` (a department: call-outs
@@ -297,10 +298,12 @@ def _sort_key(u: UnitResult):
     return (-u.score, -v(u.resolution), -v(u.response), -v(u.satisfaction), u.points_lost, -u.volume, u.code)
 
 
-def rank(units: Iterable[UnitResult], min_volume: int) -> tuple[UnitResult, ...]:
-    """Ranked units first (rank 1..n, see the tie rule above), then the unranked by code; flags set."""
-    units = list(units)
-    ranked = sorted((u for u in units if u.score is not None), key=_sort_key)
+def rank(units: Iterable[UnitResult], min_volume: int, not_ranked: Iterable[str] = ()) -> tuple[UnitResult, ...]:
+    """Ranked units first (rank 1..n, see the tie rule above), then the unranked by code; flags set.
+    A unit with no score, or whose code is in `not_ranked`, is unranked."""
+    units, excluded = list(units), set(not_ranked)
+    rankable = [u for u in units if u.score is not None and u.code not in excluded]
+    ranked = sorted(rankable, key=_sort_key)
     ranked = [replace(u, rank=i) for i, u in enumerate(ranked, start=1)]
     eligible = [i for i, u in enumerate(ranked) if u.volume >= min_volume]
     if eligible:
@@ -309,7 +312,7 @@ def rank(units: Iterable[UnitResult], min_volume: int) -> tuple[UnitResult, ...]
         last = eligible[-1]
         if last != first and ranked[last].score < ranked[first].score:
             ranked[last] = replace(ranked[last], flag="snail")
-    unranked = sorted((u for u in units if u.score is None), key=lambda u: u.code)
+    unranked = sorted((u for u in units if u.score is None or u.code in excluded), key=lambda u: u.code)
     return tuple(ranked) + tuple(unranked)
 
 
@@ -342,10 +345,10 @@ def assess(facts: PeriodFacts, period: Period, as_of: datetime, context: Context
     district = a.unit("district", "district", lambda x: True, [])
     overdue = sorted((o for o in map(a.overdue, kept.callouts) if o is not None),
                      key=lambda o: (-o.overdue, o.callout_id))
-    min_volume = context.rules.flags.min_volume
+    min_volume, not_ranked = context.rules.flags.min_volume, context.rules.not_ranked
     return Assessment(
-        period=period, as_of=as_of,
-        departments=rank(dept_units, min_volume), streets=rank(street_units, min_volume), district=district,
+        period=period, as_of=as_of, district=district,
+        departments=rank(dept_units, min_volume, not_ranked), streets=rank(street_units, min_volume, not_ranked),
         worst_overdue=tuple(overdue[:context.rules.bulletin.worst_overdue]),
         hotspots=tuple(a.hotspots(s) for s in sorted(streets)),
         audit=audit)

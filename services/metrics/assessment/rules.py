@@ -106,6 +106,9 @@ class Bulletin(Strict):
 
 
 class AssessmentRules(Strict):
+    # Codes of units shown with their figures but never ranked nor flagged: parties called as
+    # support that are not district departments (the street office, the residents' committee).
+    not_ranked: tuple[str, ...] = ("jiedao", "shequ")
     weights: Weights = Weights()
     satisfaction_scores: SatisfactionScores = SatisfactionScores()
     published: Published = Published()
