@@ -71,3 +71,13 @@ def test_a_broken_connection_is_not_read_as_nobody_listening():
         raise ConnectionRefusedError("broker away")
     with pytest.raises(ConnectionRefusedError):
         department_consumers(broken, settings(), ["chengguan"])
+
+
+def test_the_outbox_age_is_zero_when_empty_and_never_negative():
+    from datetime import datetime, timedelta, timezone
+
+    from services.common.ops_metrics import oldest_unsent_age
+    now = datetime(2025, 10, 9, 2, 0, tzinfo=timezone.utc)
+    assert oldest_unsent_age(None, now) == 0
+    assert oldest_unsent_age(now - timedelta(seconds=90), now) == 90
+    assert oldest_unsent_age(now + timedelta(seconds=5), now) == 0
