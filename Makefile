@@ -16,11 +16,12 @@ LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, p
                 pydantic, pika, prometheus_client, honcho, shapely, chinese_calendar, \
                 hypothesis, schemathesis, yaml
 
-.PHONY: help venv broker db run test unit bench chaos dlq lock clean
+.PHONY: help venv broker prometheus db run test unit bench chaos dlq lock clean
 
 help:
 	@echo "make venv    create .venv and install the project with requirements.lock as constraints"
 	@echo "make broker  make sure RabbitMQ answers at AMQP_URI (starts or installs a local one)"
+	@echo "make prometheus  make sure prometheus and promtool are installed (the tests run them)"
 	@echo "make db      create every service's database and load reference data"
 	@echo "make run     start all four services under honcho (Ctrl-C stops them all)"
 	@echo "make test    whole suite on SQLite, and on PostgreSQL alongside when one is reachable"
@@ -52,6 +53,9 @@ $(STAMP): pyproject.toml requirements.lock
 broker:
 	bash scripts/ensure-rabbitmq.sh
 
+prometheus:
+	bash scripts/ensure-prometheus.sh >/dev/null
+
 db: venv
 	$(VPY) -m services.common.setup_all
 
@@ -59,8 +63,8 @@ run: venv broker db
 	mkdir -p var
 	exec $(VENV)/bin/honcho -f deploy/Procfile start
 
-test: venv broker
-	PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test.sh
+test: venv broker prometheus
+	REQUIRE_PROMETHEUS=1 PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test.sh
 
 unit: venv
 	$(VPY) -m pytest tests/unit -q $(PYTEST_ARGS)
