@@ -204,8 +204,8 @@ class _Assessor:
         response = _ratio(self.response(c) for c in callouts)
         satisfaction = _ratio(self.satisfaction(x) for x in follow_ups)
         volume = response.denominator if kind == "department" else closure.denominator
-        names = {"department": self.ctx.directory.departments, "street": self.ctx.directory.streets}.get(kind, {})
-        name = names.get(code)
+        d = self.ctx.directory
+        name = d.district if kind == "district" else (d.departments if kind == "department" else d.streets).get(code)
         return UnitResult(
             kind=kind, code=code, name_zh=name.zh if name else code, name_en=name.en if name else code,
             response=response, resolution=resolution, satisfaction=satisfaction,
