@@ -12,7 +12,6 @@ Titles are zh-CN with the English after "·"; every panel's PromQL is read back 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Iterable

@@ -34,7 +34,8 @@ def tick(rnd: random.Random) -> None:
         late = rnd.random() < 0.1
         m.CALLOUTS_ISSUED.labels(department, urgency).inc()
         m.CHECKINS.labels(department, urgency, str(not late).lower()).inc()
-        m.CHECKIN_LATENCY.labels(department, urgency).observe(rnd.uniform(2400, 5000) if late else rnd.uniform(60, 1700))
+        latency = rnd.uniform(2400, 5000) if late else rnd.uniform(60, 1700)
+        m.CHECKIN_LATENCY.labels(department, urgency).observe(latency)
         m.DEADLINE_OUTCOMES.labels(department, street, urgency, "check_in", "missed" if late else "met").inc()
         m.ARRIVAL_LATENCY.labels(department, urgency).observe(rnd.uniform(300, 3000))
         m.DEADLINE_OUTCOMES.labels(department, street, urgency, "arrival", "met").inc()

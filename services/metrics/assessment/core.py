@@ -33,9 +33,9 @@ Definitions (the same text is in deploy/reference/ASSESSMENT.md):
   return). Street: per escalation to the city of a call-out on its cases, per reopening. 零失分: an
   assessed unit that lost nothing.
 * **Rank**: units named in `not_ranked` (the street office and the residents' committee, called as
-  support) are shown but not ranked. The others by score, higher first; ties broken by resolution, response, satisfaction (higher
-  first), points lost (fewer first), volume (more first), then code: ranks are 1..n with no gaps.
-  Units with no score are listed unranked.
+  support) are shown but not ranked. The others by score, higher first; ties broken by resolution,
+  response, satisfaction (higher first), points lost (fewer first), volume (more first), then code:
+  ranks are 1..n with no gaps. Units with no score are listed unranked.
 * **Flags**: among ranked units with a volume of at least `flags.min_volume` (a department: call-outs
   counted in its response rate; a street: cases raised), the first holds the 骏马旗 and the last the
   蜗牛旗 — unless the last scored as well as the first (nobody did worse), or only one is eligible.
