@@ -8,6 +8,7 @@ from services.metrics.assessment.core import assess, rank
 from services.metrics.assessment.exemptions import AuditLine, apply_decisions
 from services.metrics.assessment.facts import (CalloutFact, Decision, EscalationFact, FactError, FactRef,
                                                FollowUpFact, PeriodFacts, ReturnFact, WhistleFact)
+from services.metrics.assessment.from_events import facts_from_events
 from services.metrics.assessment.periods import Period, PeriodError
 from services.metrics.assessment.result import Assessment, Deduction, Hotspots, Overdue, Ratio, UnitResult
 from services.metrics.assessment.rules import AssessmentRules, RulesError, load_rules, parse_rules
@@ -15,4 +16,4 @@ from services.metrics.assessment.rules import AssessmentRules, RulesError, load_
 __all__ = ["Assessment", "AssessmentRules", "AuditLine", "CalloutFact", "Context", "Decision", "Deduction",
            "Directory", "EscalationFact", "FactError", "FactRef", "FollowUpFact", "Hotspots", "Names", "Overdue",
            "Period", "PeriodError", "PeriodFacts", "Ratio", "ReturnFact", "RulesError", "UnitResult",
-           "WhistleFact", "apply_decisions", "assess", "load_rules", "parse_rules", "rank"]
+           "WhistleFact", "apply_decisions", "assess", "facts_from_events", "load_rules", "parse_rules", "rank"]
