@@ -16,7 +16,7 @@ LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, p
                 pydantic, pika, prometheus_client, honcho, shapely, chinese_calendar, \
                 hypothesis, schemathesis, yaml, jwt, cryptography, typer
 
-.PHONY: help venv broker db migration provision token run test unit bench chaos dlq lock clean
+.PHONY: help venv broker prometheus db migration provision token run test unit bench chaos dlq lock clean
 
 help:
 	@echo "make venv    create .venv and install the project with requirements.lock as constraints"
@@ -25,6 +25,7 @@ help:
 	@echo "make migration SERVICE=whistle MSG='add postings'   write the next revision of a service (or all) from its orm.py"
 	@echo "make provision  one confined broker account per street, department and service (rabbitmqctl, as root)"
 	@echo "make token   bearer tokens: make token ARGS='issue --street daxigou' | ARGS='revoke ID' | ARGS='list'"
+	@echo "make prometheus  make sure prometheus and promtool are installed (the tests run them)"
 	@echo "make run     start all four services under honcho (Ctrl-C stops them all)"
 	@echo "make test    whole suite on SQLite, and on PostgreSQL alongside when one is reachable"
 	@echo "make unit    unit tests only (no broker, no database server)"
@@ -55,6 +56,9 @@ $(STAMP): pyproject.toml requirements.lock
 broker:
 	bash scripts/ensure-rabbitmq.sh
 
+prometheus:
+	bash scripts/ensure-prometheus.sh >/dev/null
+
 db: venv
 	$(VPY) -m services.common.migrate upgrade all
 	$(VPY) -m services.common.setup_all
@@ -74,8 +78,8 @@ run: venv broker db
 	mkdir -p var
 	exec $(VENV)/bin/honcho -f deploy/Procfile start
 
-test: venv broker
-	PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test.sh
+test: venv broker prometheus
+	REQUIRE_PROMETHEUS=1 PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test.sh
 
 unit: venv
 	$(VPY) -m pytest tests/unit -q $(PYTEST_ARGS)
