@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, psycogreen, \
                 pydantic, pika, prometheus_client, honcho, shapely, chinese_calendar, \
-                hypothesis, schemathesis, yaml
+                hypothesis, schemathesis, yaml, dateutil, icalendar
 
 .PHONY: help venv broker db run test unit bench chaos dlq lock clean
 
