@@ -35,11 +35,11 @@ class Case:
     ref: str                         # whistle id, or operation occurrence id
     category: str
     urgency: str                     # the whistle's urgency; "planned" for an operation
-    operation: Optional[str] = None  # the planned operation's code
     street: Optional[str] = None     # None: district-wide
     community: Optional[str] = None
     grid: Optional[str] = None
     starts_at: Optional[datetime] = None   # a planned operation's start: check-ins are due from then
+    operation: Optional[str] = None        # the planned operation's code
 
     def place(self, codes: Codes) -> Place | None:
         for level, code in (("grid", self.grid), ("community", self.community), ("street", self.street)):
