@@ -259,13 +259,14 @@ def resolve(schedule: DepartmentSchedule, start: datetime, end: datetime, apply_
     the order they were made, then leave (someone on leave is never on duty)."""
     if end <= start:
         return []
+    start, end = start.astimezone(UTC), end.astimezone(UTC)      # every piece in UTC, so spans subtract right
     zone = schedule.zone
     found = [o for r in schedule.rotations for o in occurrences(r, zone, start, end)]
     bounds = [(o.start, o.end) for o in found] + [(v.start, v.end) for v in schedule.leave]
     bounds += [span for change in schedule.changes for span in _spans_of(change)]
     cuts = {start, end}
     for a, b in bounds:
-        cuts.update(t for t in (a, b) if start < t < end)
+        cuts.update(t.astimezone(UTC) for t in (a, b) if start < t < end)
     pieces = []
     for a, b in pairwise(sorted(cuts)):
         duty: dict[str, str] = {}

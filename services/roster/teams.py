@@ -487,6 +487,13 @@ def release(team: Team, workload: Workload, rules: TeamRules, now: datetime) -> 
     return edit.done(rules, released_at=now)
 
 
+def participants(lead: str, supporting: Iterable[str], rostered: frozenset[str]) -> tuple[str, ...]:
+    """The supporting departments that send an officer: those that keep a roster. A department without
+    one (the street office, the community committee) takes part in the case but not in the team; the
+    lead department is always on the team, so that a lead without a roster is a gap, not a silence."""
+    return tuple(d for d in supporting if d in rostered and d != lead)
+
+
 def availability(duty, officers: Mapping[str, Officer], departments: Iterable[str], at: datetime) -> Availability:
     """An Availability from a DutyRoster (anything with on_duty(department, at)) for these departments."""
     return Availability(at, officers, {d: duty.on_duty(d, at) for d in departments})

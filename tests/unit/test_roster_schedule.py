@@ -406,3 +406,13 @@ def test_a_schedule_round_trips_through_json():
     again = DepartmentSchedule.model_validate_json(schedule.model_dump_json())
     assert again == schedule
     assert on_duty(again, sh(2025, 1, 6, 10)) == {"b"}
+
+
+def test_pieces_and_shifts_are_in_utc_whatever_zone_the_input_used():
+    schedule = add_override(day_night("Europe/Berlin"), Override(
+        officer="e", start=datetime(2025, 3, 29, 21, tzinfo=BERLIN), end=datetime(2025, 3, 30, 9, tzinfo=BERLIN)),
+        OFFICERS, datetime(2025, 3, 1, tzinfo=UTC)).schedule
+    shifts = preview(schedule, datetime(2025, 3, 29, 12, tzinfo=BERLIN), datetime(2025, 3, 30, 12, tzinfo=BERLIN))
+    assert {s.start.tzinfo for s in shifts} == {s.end.tzinfo for s in shifts} == {UTC}
+    cover = next(s for s in shifts if s.origin == "override")
+    assert cover.end - cover.start == timedelta(hours=11)              # 21:00 CET to 09:00 CEST

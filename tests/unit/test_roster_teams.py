@@ -10,7 +10,8 @@ import pytest
 from services.roster.errors import InvalidRoster, NotAllowed
 from services.roster.teams import (Assembled, Assigned, Availability, Case, CheckedIn, Quorum, Released, Replaced,
                                    RosterGap, TeamRules, Workload, add_department, candidates, check_in, decline,
-                                   due, form, new_round, release, release_department, sweep)
+                                   availability, due, form, new_round, participants, release, release_department,
+                                   sweep)
 from tests.unit.roster_samples import CODES, SHANGHAI, by_code, local, officer
 
 NOW = local(SHANGHAI, 2025, 3, 14, 10, 0)
@@ -324,3 +325,17 @@ def test_a_planned_operation_team_is_due_from_its_start():
                 operation="dust", starts_at=starts)
     team = formed(case=case, availability=available(at=starts)).team
     assert {m.check_in_by for m in team.members} == {starts + timedelta(minutes=30)}
+
+
+def test_departments_without_a_roster_send_nobody_but_a_lead_without_one_is_a_gap():
+    rostered = frozenset({"chengguan", "shichang"})
+    assert participants("chengguan", ("shichang", "jiedao", "chengguan"), rostered) == ("shichang",)
+    assert participants("jiedao", ("chengguan",), rostered) == ("chengguan",)
+
+
+def test_availability_asks_the_duty_roster_for_each_department():
+    class Duty:
+        def on_duty(self, department, at):
+            return frozenset({f"{department}@{at:%H}"})
+    found = availability(Duty(), OFFICERS, ("chengguan", "guihua"), NOW)
+    assert found.on_duty == {"chengguan": {"chengguan@02"}, "guihua": {"guihua@02"}} and found.at == NOW
