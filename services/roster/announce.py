@@ -78,7 +78,7 @@ def announce(team: Team, changes: tuple[Change, ...], context: Context, now: dat
                                      formed_at=done.formed_at, assembled_at=done.assembled_at, occurred_at=now))
         elif isinstance(change, Released):
             departments = [change.department] if change.department else list(
-                dict.fromkeys([*(m.department for m in change.members), *team.departments]))
+                dict.fromkeys([*team.departments, *(m.department for m in change.members)]))
             by_department = {m.department: m for m in change.members}
             out += [TeamReleased(**common, department_code=d, officer=_ref(by_department.get(d), context),
                                  whole=change.department is None, released_at=now, occurred_at=now)
