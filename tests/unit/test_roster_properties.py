@@ -161,10 +161,10 @@ def test_replacements_keep_every_department_staffed_or_reported(world, steps):
         for department in team.departments:
             member = team.current(department)
             slot = next(s for s in team.slots if s.department == department)
-            if member is None and department in touched:
-                # nobody left who is eligible and has not been tried
-                assert not eligible(officers, schedules, before, rules, department, case.category, now,
-                                    exclude=slot.tried)
+            if member is None:
+                if department in touched:      # nobody left who is eligible and has not been tried
+                    assert not eligible(officers, schedules, before, rules, department, case.category, now,
+                                        exclude=slot.tried)
             elif member.assigned_at == now:
                 assert member.officer in eligible(officers, schedules, before, rules, department, case.category, now)
                 assert member.check_in_by == now + rules.check_in_within
