@@ -36,8 +36,8 @@ def error(field_name: str, message: str) -> FieldError:
     return FieldError(field=field_name, message=message)
 
 
-def require(errors: Iterable[FieldError], kind: type[RosterError] = InvalidRoster) -> None:
-    """Raises `kind` when there is any error; does nothing otherwise."""
+def require(errors: Iterable[FieldError]) -> None:
+    """Raises InvalidRoster when there is any error; does nothing otherwise."""
     found = tuple(errors)
     if found:
-        raise kind(found)
+        raise InvalidRoster(found)

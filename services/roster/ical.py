@@ -24,7 +24,8 @@ def _summary(shift: Shift, officer: Officer | None, department_name: str, lang: 
     return f"On duty: {name} ({department_name})" + (f" [{extra}]" if extra else "")
 
 
-def feed(uid: str, title: str, shifts: Iterable[Shift], officers: Mapping[str, Officer], department_names: Mapping[str, str],
+def feed(uid: str, title: str, shifts: Iterable[Shift], officers: Mapping[str, Officer],
+         department_names: Mapping[str, str],
          zone: ZoneInfo, now: datetime, lang: Language = "zh") -> bytes:
     """A VCALENDAR with one VEVENT per shift (give it preview(..., whole=True) so edge shifts are
     whole); UIDs are stable, so a calendar refreshing the feed
@@ -51,12 +52,14 @@ def department_feed(department: str, shifts: Iterable[Shift], officers: Mapping[
                     lang: Language = "zh") -> bytes:
     name = department_names.get(department, department)
     title = f"{name} 值班表" if lang == "zh" else f"{name} duty roster"
-    return feed(f"department.{department}@chuishao", title, (s for s in shifts if s.department == department), officers, department_names, zone,
+    return feed(f"department.{department}@chuishao", title, (s for s in shifts if s.department == department),
+                officers, department_names, zone,
                 now, lang)
 
 
 def officer_feed(officer: Officer, shifts: Iterable[Shift], department_names: Mapping[str, str], zone: ZoneInfo,
                  now: datetime, lang: Language = "zh") -> bytes:
     title = f"{officer.name} 值班" if lang == "zh" else f"{officer.name} on duty"
-    return feed(f"officer.{officer.code}@chuishao", title, (s for s in shifts if s.officer == officer.code), {officer.code: officer}, department_names,
+    return feed(f"officer.{officer.code}@chuishao", title, (s for s in shifts if s.officer == officer.code),
+                {officer.code: officer}, department_names,
                 zone, now, lang)

@@ -170,15 +170,16 @@ class RosterFile(Strict):
         return {o.code: o for o in self.officers}
 
 
-def parse_roster(text: str, codes: Codes, now: datetime, zone_day: Optional[date] = None) -> RosterFile:
+def parse_roster(text: str, codes: Codes, now: datetime, today: Optional[date] = None) -> RosterFile:
     """The whole roster file, or InvalidRoster naming every bad field (as officers.3.badge,
-    schedules.0.rotations.1.members...). `zone_day` is today in the district's zone (default: now's date)."""
+    schedules.0.rotations.1.members...). `today` is the date in the district's zone (default: now's
+    UTC date); overlapping shifts are looked for from `now` for the file's check_weeks."""
     data = _load_yaml(text)
     try:
         roster = RosterFile.model_validate(data)
     except ValidationError as exc:
         raise InvalidRoster(field_errors(exc)) from None
-    today = zone_day or now.date()
+    today = today or now.date()
     errors: list[FieldError] = []
     for i, officer in enumerate(roster.officers):
         errors += _prefixed(f"officers.{i}", check_officer(officer, codes, today, roster.officers[:i]))

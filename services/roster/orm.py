@@ -147,7 +147,8 @@ team_members = Table(                                        # every assignment;
     Column("officer_code", String(64), nullable=False),
     Column("role", String(16), nullable=False),
     Column("round", Integer, nullable=False),
-    Column("status", String(16), nullable=False),            # assigned | present | declined | no_show | off_shift | released
+    # assigned | present | declined | no_show | off_shift | released
+    Column("status", String(16), nullable=False),
     Column("assigned_at", UtcDateTime(), nullable=False),
     Column("check_in_by", UtcDateTime(), nullable=False),
     Column("checked_in_at", UtcDateTime()),

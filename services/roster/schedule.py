@@ -18,7 +18,8 @@ from typing import Annotated, Iterator, Literal, Mapping, Optional, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import DAILY, FR, HOURLY, MO, SA, SU, TH, TU, WE, WEEKLY, rrule
-from pydantic import AwareDatetime, ValidationError, BeforeValidator, Field, NaiveDatetime, field_validator, ValidationInfo
+from pydantic import (AwareDatetime, BeforeValidator, Field, NaiveDatetime, ValidationError, ValidationInfo,
+                      field_validator)
 
 from services.common.events import FieldError, field_errors
 from services.common.reference import CODE, Strict
@@ -60,6 +61,10 @@ def to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
 
 def local_text(at: datetime, zone: ZoneInfo) -> str:
     return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _span_text(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    return f"{local_text(start, zone)}-{local_text(end, zone)}"
 
 
 def _after(start_field: str):
@@ -119,8 +124,8 @@ class Rotation(Strict):
 
 
 class Override(Strict):
-    """An override: `officer` is on duty from start to end: in place of `covers` wherever `covers` would be on
-    duty then, or, without `covers`, in addition to whoever is."""
+    """`officer` is on duty from start to end: in place of `covers` wherever `covers` would be on duty
+    then, or, without `covers`, in addition to whoever is."""
 
     kind: Literal["override"] = "override"
     officer: str = Field(pattern=CODE)
@@ -230,7 +235,8 @@ class Piece:
 
 
 def occurrences(rotation: Rotation, zone: ZoneInfo, start: datetime, end: datetime) -> Iterator[Occurrence]:
-    """The rotation's shifts that overlap [start, end)."""
+    """The rotation's shifts that overlap [start, end). The rrule is walked from the rotation's
+    `starts`, so the cost grows with its age: start a new rotation rather than keep one for decades."""
     margin = timedelta(days=1)         # wall clock and UTC differ by less than a day
     wall_end = end.astimezone(zone).replace(tzinfo=None) + margin
     wall_begin = start.astimezone(zone).replace(tzinfo=None) - rotation.length - margin
@@ -434,8 +440,8 @@ def check_rotations(schedule: DepartmentSchedule, officers: Mapping[str, Officer
                 reported.add(key)
                 errors.append(error(f"rotations.{index[after.rotation]}.members",
                                     f"officer {officer} would be on two overlapping shifts in layer {layer}: "
-                                    f"{before.rotation} {local_text(before.start, zone)}-{local_text(before.end, zone)} "
-                                    f"and {after.rotation} {local_text(after.start, zone)}-{local_text(after.end, zone)}"))
+                                    f"{before.rotation} {_span_text(before.start, before.end, zone)} "
+                                    f"and {after.rotation} {_span_text(after.start, after.end, zone)}"))
     return errors
 
 
@@ -451,7 +457,8 @@ def replace_rotations(schedule: DepartmentSchedule, rotations: tuple[Rotation, .
     return Edited(changed, coverage_gaps(changed, start, end))
 
 
-def _busy(schedule: DepartmentSchedule, officer: str, start: datetime, end: datetime) -> Optional[tuple[datetime, datetime]]:
+def _busy(schedule: DepartmentSchedule, officer: str, start: datetime,
+          end: datetime) -> Optional[tuple[datetime, datetime]]:
     spans = duty_spans(schedule, officer, start, end)
     return spans[0] if spans else None
 
@@ -483,7 +490,7 @@ def add_override(schedule: DepartmentSchedule, override: Override, officers: Map
                           if (span := _busy(schedule, override.officer, a, b))), None)
         if clash:
             errors.append(error("officer", f"officer {override.officer} is already on duty "
-                                           f"{local_text(clash[0], zone)}-{local_text(clash[1], zone)} (overlapping shifts)"))
+                                           f"{_span_text(*clash, zone)} (overlapping shifts)"))
         leave = _on_leave(schedule, override.officer, override.start, override.end)
         if leave:
             errors.append(error("officer", f"officer {override.officer} is on leave "
@@ -508,11 +515,12 @@ def add_swap(schedule: DepartmentSchedule, swap: Swap, officers: Mapping[str, Of
         for giver, taker, start, end, giver_field, taker_field in (
                 (swap.first, swap.second, swap.first_start, swap.first_end, "first", "second"),
                 (swap.second, swap.first, swap.second_start, swap.second_end, "second", "first")):
-            span = f"{local_text(start, zone)}-{local_text(end, zone)}"
+            span = _span_text(start, end, zone)
             if duty_spans(schedule, giver, start, end) != [(start, end)]:
                 errors.append(error(giver_field, f"officer {giver} is not on duty throughout {span}"))
             if _busy(schedule, taker, start, end):
-                errors.append(error(taker_field, f"officer {taker} is already on duty during {span} (overlapping shifts)"))
+                errors.append(error(taker_field, f"officer {taker} is already on duty during {span} "
+                                                 "(overlapping shifts)"))
             if _on_leave(schedule, taker, start, end):
                 errors.append(error(taker_field, f"officer {taker} is on leave during {span}"))
     require(errors)

@@ -61,7 +61,8 @@ def test_check_ins_replacements_assembly_and_release():
     assert assembled.assembled_at - assembled.formed_at == timedelta(minutes=9)
     done = release(last.team, Workload(), RULES, NOW + timedelta(hours=2))
     events = announce(done.team, done.changes, CONTEXT, NOW + timedelta(hours=2))
-    assert routes(events) == [("TeamReleased", ASSIGNMENTS, f"released.{d}") for d in ("chengguan", "guihua", "zhujian")]
+    assert routes(events) == [("TeamReleased", ASSIGNMENTS, f"released.{d}")
+                              for d in ("chengguan", "guihua", "zhujian")]
     assert all(e.whole for e in events) and events[1].officer.officer_code == "gh-b"
 
 

@@ -12,12 +12,13 @@ from services.roster.importing import CSV_COLUMNS, import_csv, import_yaml, pars
 from services.roster.operations import due, operation_case
 from services.roster.schedule import DutyRoster, coverage_gaps
 from services.roster.teams import Availability, Case, TeamRules, Workload, form, participants
-from tests.unit.roster_samples import CODES, SHANGHAI, UTC, by_code, local, officer
+from tests.unit.roster_samples import CODES, UTC, by_code, officer
 
 TODAY = date(2026, 12, 1)
 ROSTER_FILE = Path(__file__).resolve().parents[2] / "deploy" / "reference" / "roster.yaml"
 HEADER = ",".join(CSV_COLUMNS)
-GOOD = "cg-11,王小明,chengguan,CG0011,50-CG-0011,2029-06-30,illegal_construction;street_vending,13800000011,是,grid:daxigou-c1-g1;street:daxigou"
+GOOD = ("cg-11,王小明,chengguan,CG0011,50-CG-0011,2029-06-30,illegal_construction;street_vending,13800000011,是,"
+        "grid:daxigou-c1-g1;street:daxigou")
 
 
 def test_a_good_csv_imports_every_row():

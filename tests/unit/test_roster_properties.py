@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from services.roster.officers import posting_rank
 from services.roster.schedule import DepartmentSchedule, Leave, Rotation, on_duty
 from services.roster.teams import (Availability, Case, RosterGap, TeamRules, Workload, decline, form, sweep)
-from tests.unit.roster_samples import CODES, SHANGHAI, UTC, local, officer
+from tests.unit.roster_samples import CODES, SHANGHAI, local, officer
 
 DEPARTMENTS = ("chengguan", "guihua", "zhujian", "shengtai")
 CATEGORIES = ("illegal_construction", "construction_dust", "street_vending")

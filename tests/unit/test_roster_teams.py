@@ -3,7 +3,7 @@ posted closest, least recently assigned), gaps, check-in, replacement, quorum, a
 its case (departments added and released, new rounds, release)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
