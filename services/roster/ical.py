@@ -25,11 +25,10 @@ def _summary(shift: Shift, officer: Officer | None, department_name: str, lang: 
 
 
 def feed(uid: str, title: str, shifts: Iterable[Shift], officers: Mapping[str, Officer],
-         department_names: Mapping[str, str],
-         zone: ZoneInfo, now: datetime, lang: Language = "zh") -> bytes:
+         department_names: Mapping[str, str], zone: ZoneInfo, now: datetime, lang: Language = "zh") -> bytes:
     """A VCALENDAR with one VEVENT per shift (give it preview(..., whole=True) so edge shifts are
-    whole); UIDs are stable, so a calendar refreshing the feed
-    updates the shifts it has rather than duplicating them."""
+    whole). UIDs are stable, so a calendar refreshing the feed updates the shifts it has rather than
+    duplicating them."""
     calendar = Calendar.new(uid=uid, prodid=PRODID, name=title, calscale="GREGORIAN", method="PUBLISH",
                             language="zh-CN" if lang == "zh" else "en")
     for shift in shifts:
@@ -53,13 +52,11 @@ def department_feed(department: str, shifts: Iterable[Shift], officers: Mapping[
     name = department_names.get(department, department)
     title = f"{name} 值班表" if lang == "zh" else f"{name} duty roster"
     return feed(f"department.{department}@chuishao", title, (s for s in shifts if s.department == department),
-                officers, department_names, zone,
-                now, lang)
+                officers, department_names, zone, now, lang)
 
 
 def officer_feed(officer: Officer, shifts: Iterable[Shift], department_names: Mapping[str, str], zone: ZoneInfo,
                  now: datetime, lang: Language = "zh") -> bytes:
     title = f"{officer.name} 值班" if lang == "zh" else f"{officer.name} on duty"
     return feed(f"officer.{officer.code}@chuishao", title, (s for s in shifts if s.officer == officer.code),
-                {officer.code: officer}, department_names,
-                zone, now, lang)
+                {officer.code: officer}, department_names, zone, now, lang)
