@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, psycogreen, \
                 pydantic, pika, prometheus_client, honcho, shapely, chinese_calendar, \
-                hypothesis, schemathesis, yaml, jwt, cryptography, typer
+                hypothesis, schemathesis, yaml, jwt, cryptography, typer, dateutil, icalendar, jinja2
 
 .PHONY: help venv broker prometheus db migration provision token run test unit bench chaos dlq lock clean
 
