@@ -3,7 +3,7 @@
 A timeline line stores its text key and parameters (TimelineEntry.detail["text"]) beside the zh-CN summary,
 so any language can be rendered again later: render(key, params, "en").
 Parameter conventions: `tier`, `*_tier`, `source`, `role`, `missed`, `outcome`, `verifiers` are codes shown
-by their label; `*_at` and `*_by` are instants (datetime or ISO text) shown in Beijing time; a pair
+by their label; `*_at`, `accept_by` and `handle_by` are instants (datetime or ISO text) shown in Beijing time; a pair
 `name_zh` / `name_en` fills `{name}` in the matching language."""
 from __future__ import annotations
 
@@ -119,6 +119,7 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 _LABELLED = ("source", "role", "missed", "outcome")
+_DEADLINES = ("accept_by", "handle_by")
 
 
 def when(value: datetime | str) -> str:
@@ -134,7 +135,7 @@ def _shown(key: str, value: Any, lang: Lang) -> Any:
         return labels.get(f"{key}.{value}", value)
     if key == "verifiers":
         return ("、" if lang == "zh" else ", ").join(labels[f"role.{v}"] for v in value)
-    if (key.endswith("_at") or key.endswith("_by")) and isinstance(value, (datetime, str)):
+    if (key.endswith("_at") or key in _DEADLINES) and isinstance(value, (datetime, str)):
         return when(value)
     return value
 
