@@ -102,8 +102,9 @@ class WhistleGridEvent(GridEventCommand):
 
 
 class Complainant(Message):
-    """Personal data: stored apart (complainant_contacts), visible only to the street owning the ticket and
-    the follow-up desk, never copied onto a grid event, a whistle or a call-out."""
+    """Personal data: leaves the intake as a PersonalContact for its own table (complainant_contacts), to be
+    readable only by the street owning the ticket and the follow-up desk; never copied onto a grid event, a
+    whistle or a call-out."""
 
     name: Optional[str] = Field(default=None, min_length=1, max_length=MAX_SHORT)
     phone: Optional[str] = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{3,30}$")

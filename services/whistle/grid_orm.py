@@ -88,8 +88,8 @@ hotline_tickets = Table(
     Column("answers", Integer, nullable=False, default=0),
 )
 
-# Personal data: read only for the street owning the event and the follow-up desk; never joined into a
-# grid event's, a whistle's or a call-out's payload.
+# Personal data: to be readable only by the street owning the event and the follow-up desk (the access
+# rule the service enforces); never joined into a grid event's, a whistle's or a call-out's payload.
 complainant_contacts = Table(
     "complainant_contacts", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),

@@ -5,7 +5,8 @@ in the spec's shape ([{"code": ..., "description": ...}], code = the HTTP status
 jurisdiction_id, optional, is a street code (or the district's code, or absent: the whole district).
 A request's location is lat/long or address_string (address_id needs an address registry we do not
 have). lat/long is placed on the responsibility map by an injected `locate(lon, lat) -> grid_code|None`;
-a point no grid owns, or an address_string, opens the event at the street named by jurisdiction_id.
+a point no grid owns, or an address_string, opens the event at the street named by jurisdiction_id
+(refused without one).
 email, phone, first_name, last_name, device_id and account_id are personal data: they leave as a
 PersonalContact and nowhere else. Open311 has no request id: a resent identical POST (same fields) is
 recognised by a digest of its fields and answered with the same service_request_id."""
