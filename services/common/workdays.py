@@ -1,13 +1,13 @@
-"""Working days on the Chinese calendar (statutory holidays and 调休 make-up workdays), pure.
+"""Working days on the Chinese calendar, pure: a span from a start, with the calendar passed in (调休 included).
 
-The same arithmetic as dispatch's deadlines (`services/dispatch/deadlines.py`), here so that any
-service can count "7 working days" without importing another service. The calendar is passed in.
-"""
+Shared by dispatch (call-out deadlines) and whistle (tier and 12345 deadlines)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
+
+from services.common.reference import Span
 
 CHINA = ZoneInfo("Asia/Shanghai")
 IsWorkday = Callable[[date], bool]
@@ -15,7 +15,7 @@ MAX_SCAN_DAYS = 3660  # a calendar that never yields a working day is a bug, not
 
 
 def after_working_days(start: datetime, days: int, is_workday: IsWorkday, tz=CHINA) -> datetime:
-    """The same local time on the `days`-th working day after start's local date (UTC-aware)."""
+    """The same local time on the `days`-th working day after start's local date."""
     local = start.astimezone(tz)
     day, counted, scanned = local.date(), 0, 0
     while counted < days:
@@ -29,13 +29,23 @@ def after_working_days(start: datetime, days: int, is_workday: IsWorkday, tz=CHI
     return due.astimezone(timezone.utc)
 
 
+def due(start: datetime, span: Span, is_workday: IsWorkday, tz=CHINA) -> datetime:
+    clock = span.as_timedelta()
+    if clock is not None:
+        return start + clock
+    return after_working_days(start, span.amount, is_workday, tz)
+
+
 def chinese_workdays() -> IsWorkday:
-    """The official calendar from chinese_calendar; plain weekdays for a year it does not know yet."""
+    """The official calendar (statutory holidays and 调休 make-up days) from chinese_calendar."""
+    import functools
+
     import chinese_calendar
 
+    @functools.lru_cache(maxsize=4096)
     def is_workday(day: date) -> bool:
         try:
             return chinese_calendar.is_workday(day)
-        except NotImplementedError:
+        except NotImplementedError:     # a year the package does not know yet: plain weekdays
             return day.weekday() < 5
     return is_workday
