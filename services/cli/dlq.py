@@ -60,11 +60,12 @@ def build(t: Text) -> click.Group:
     @json_option(t)
     @click.pass_obj
     def replay(session: Session, ids, everything, as_json):
-        with reporting(session, as_json=as_json), opened(session) as queue:
+        with reporting(session, as_json=as_json):
             if not ids and not everything:
                 raise Invalid(t.gettext("name the ids to replay, or --all"))
-            with Progress(TextColumn(t.gettext("replaying")), BarColumn(), MofNCompleteColumn(), console=err,
-                          transient=True) as progress:
+            progress = Progress(TextColumn(t.gettext("replaying")), BarColumn(), MofNCompleteColumn(), console=err,
+                                transient=True)
+            with opened(session) as queue, progress:
                 bar = progress.add_task("replay", total=queue.count())
                 done = queue.replay(None if everything else set(ids), each=lambda: progress.advance(bar))
             settled(t, {"replayed": done, "not_found": sorted(set(ids) - set(done))}, as_json,

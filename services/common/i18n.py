@@ -57,7 +57,7 @@ def accept_language(header: str | None) -> str | None:
     for position, item in enumerate((header or "").split(",")):
         tag, _, params = item.strip().partition(";")
         weight = 1.0
-        match = re.search(r"q\s*=\s*([0-9.]+)", params)
+        match = re.search(r"q\s*=\s*([^;\s]*)", params)
         if match:
             try:
                 weight = float(match.group(1))
