@@ -80,7 +80,7 @@ dlq: venv broker
 # catalog, then translate what is new (tests/unit/test_catalogs.py fails until every one is).
 catalogs: venv
 	$(VENV)/bin/pybabel extract -F babel.cfg -o services/locale/chuishao.pot --project chuishao --version 0.1 \
-	    --no-location --sort-output --no-wrap .
+	    --no-location --sort-output --no-wrap --omit-header .
 	$(VENV)/bin/pybabel update -i services/locale/chuishao.pot -d services/locale -D chuishao \
 	    --no-wrap --no-fuzzy-matching --ignore-obsolete
 

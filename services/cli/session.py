@@ -5,8 +5,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from pydantic import ValidationError
-
 from services.cli.api import Api, service_url
 from services.cli.failures import Invalid
 from services.common.events import ContractError, parse
@@ -21,7 +19,7 @@ def reference_data() -> ReferenceData | None:
     (a command line installed without the repository): codes are shown instead."""
     try:
         return load_reference()
-    except (OSError, ValidationError, ValueError):
+    except (OSError, ValueError):        # no file, or not valid reference data (a pydantic ValidationError)
         return None
 
 

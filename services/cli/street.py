@@ -172,7 +172,7 @@ def whistles_table(session: Session, whistles: list[dict], street: str):
                   t.gettext("status"), t.gettext("round"), t.gettext("address")],
                  [(w["id"], t.time(w["raised_at"]), n.category(w["category"]), n.urgency(w["urgency"]),
                    label(session.lang, "status", w["status"]), w["round"], w["place"]["address"])
-                  for w in whistles], whole=(0,))
+                  for w in whistles], whole=(0, 1))
 
 
 def whistle_fields(session: Session, w: dict):
@@ -192,21 +192,20 @@ def whistle_fields(session: Session, w: dict):
 
 
 def callouts_table(session: Session, callouts: list[dict]):
+    """Who is called and how far each is (the call-out ids, for departments, are in --json)."""
     t, n = session.text, session.names
     return table(t.gettext("Call-outs"),
                  [t.gettext("department"), t.gettext("role"), t.gettext("round"), t.gettext("status"),
-                  t.gettext("check in by"), t.gettext("on site by"), t.gettext("complete by"), t.gettext("officer"),
-                  t.gettext("call-out")],
+                  t.gettext("check in by"), t.gettext("complete by"), t.gettext("officer")],
                  [(n.department(c["department_code"]), label(session.lang, "role", c["role"]), c["round"],
                    label(session.lang, "callout_status", c["status"]), t.time(c["check_in_by"]),
-                   t.time(c["arrival_by"]), t.time(c["completion_by"]), c.get("officer"), c["callout_id"])
-                  for c in callouts], whole=(8,))
+                   t.time(c["completion_by"]), c.get("officer")) for c in callouts], whole=(4, 5))
 
 
 def timeline_table(session: Session, timeline: list[dict]):
     t, n = session.text, session.names
     return table(t.gettext("Timeline"), [t.gettext("at"), t.gettext("who"), t.gettext("what")],
-                 [(t.time(e["at"]), actor(n, e["actor"]), e["summary"]) for e in timeline])
+                 [(t.time(e["at"]), actor(n, e["actor"]), e["summary"]) for e in timeline], whole=(0,))
 
 
 def actor(names, code: str) -> str:
