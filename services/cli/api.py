@@ -59,6 +59,7 @@ class Api:
             answer = response.json()
         except ValueError:
             answer = None
+        where["retry_after"] = response.headers.get("Retry-After")
         failure = refusal(response.status_code, answer, where, t)
         if failure is not None:
             raise failure
@@ -81,6 +82,9 @@ def refusal(status: int, answer: Any, where: dict, t: Text) -> Failure | None:
     if status == 403:
         return Forbidden(t.gettext("not allowed (HTTP 403): your token does not permit this"),
                          hint=t.gettext("ask for a token with this permission"))
+    if status == 429:
+        return Unreachable(t.gettext("the %(service)s service takes no more of this now (HTTP 429)") % where,
+                           hint=t.gettext("try again in %(seconds)s s") % {"seconds": where.get("retry_after") or 1})
     if status >= 500:
         return Unreachable(t.gettext("the %(service)s service failed (HTTP %(status)s)") % where,
                            hint=t.gettext("its log has the details; try again, or tell the operator"))

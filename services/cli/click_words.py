@@ -13,8 +13,7 @@ import click.formatting
 import click.parser
 import click.types
 
-from services.common.field_errors import N_
-from services.common.i18n import Text
+from services.common.i18n import N_, Text
 
 
 def ngettext(singular: str, plural: str) -> tuple[str, str]:

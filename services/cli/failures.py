@@ -3,7 +3,8 @@
     0  done
     1  refused: the service (or the bus) answered no, naming the fields; or no such thing
     2  usage: a bad option or argument, or input the contract refuses (nothing was sent)
-    3  cannot reach the service or the broker, or it failed or does not offer this yet
+    3  cannot reach the service or the broker, or it failed, takes no more now (HTTP 429), or does not
+       offer this yet
     4  not authenticated, or not allowed (HTTP 401/403): check CHUISHAO_TOKEN
     5  no answer in time: a report sent over the bus got none (re-send it with the same --request-id),
        or `dept listen --count N` saw fewer call-outs before --idle ran out

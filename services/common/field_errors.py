@@ -20,14 +20,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Mapping
 
-from services.common.i18n import Text
+from services.common.i18n import N_, Text
 from services.common.reference import CODE
 from services.common.vocabulary import Names, display
-
-
-def N_(message: str) -> str:
-    """Marks a message id for extraction; it is translated where it is shown."""
-    return message
 
 
 @dataclass(frozen=True)
@@ -87,6 +82,11 @@ ALREADY_DONE = Refusal(N_("call-out %(callout)s is already %(status)s"), {"statu
 OUT_OF_ORDER = Refusal(N_("call-out %(callout)s is %(status)s: %(action)s needs it %(needed)s"),
                        {"status": "callout_status", "action": "action", "needed": "callout_statuses"})
 NO_SUCH_WHISTLE = Refusal(N_("no whistle %(whistle)s"))
+NO_SUCH_CALLOUT = Refusal(N_("no call-out %(callout)s"))
+ALREADY_CALLED = Refusal(N_("%(department)s is already called on this whistle"), {"department": "department"})
+NO_SUCH_ARBITRATION = Refusal(N_("no arbitration %(arbitration)s"))
+ALREADY_DECIDED = Refusal(N_("arbitration %(arbitration)s is already decided"))
+NO_MATRIX_ROW = Refusal(N_("no responsibility matrix row for '%(category)s'"))
 DID_NOT_COMPLETE_ROUND = Refusal(N_("%(departments)s did not complete round %(round)s"),
                                  {"departments": "departments"})
 
@@ -95,7 +95,8 @@ REFUSALS = (GRID_NOT_IN_STREET, UNKNOWN_STREET, UNKNOWN_CATEGORY, ROUTING_KEY_MI
             LINKED_CLOSE, LINKED_SEND_BACK, LINKED_FOLLOW_UP, CLOSE_NOT_YET, SEND_BACK_NOT_YET,
             FOLLOW_UP_NOT_YET, UNKNOWN_DEPARTMENTS, DID_NOT_COMPLETE_WHISTLE_ROUND, ALREADY_FOLLOWED_UP,
             ONLY_UNSATISFIED_REOPENS, ISSUED_TO_ANOTHER, WHISTLE_CLOSED, OLDER_ROUND, ALREADY_DONE,
-            OUT_OF_ORDER, DID_NOT_COMPLETE_ROUND, NO_SUCH_WHISTLE)
+            OUT_OF_ORDER, DID_NOT_COMPLETE_ROUND, NO_SUCH_WHISTLE, NO_SUCH_CALLOUT, ALREADY_CALLED,
+            NO_SUCH_ARBITRATION, ALREADY_DECIDED, NO_MATRIX_ROW)
 
 
 # ---------------------------------------------------------------- pydantic's messages

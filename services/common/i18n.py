@@ -37,6 +37,11 @@ LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 
 
+def N_(message: str) -> str:
+    """Marks a message id for extraction (`make catalogs`); it is translated where it is shown."""
+    return message
+
+
 def normalize(tag: str | None) -> str | None:
     """The supported language a tag names (`zh`, `zh-CN`, `zh_Hans_CN`, `en-GB`...), or None."""
     if not isinstance(tag, str):

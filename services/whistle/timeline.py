@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from services.common.field_errors import N_
-from services.common.i18n import DEFAULT_LANGUAGE, Text
+from services.common.i18n import DEFAULT_LANGUAGE, N_, Text
 from services.common.reference import ReferenceData
 from services.common.vocabulary import Names, display
 

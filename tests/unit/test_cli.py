@@ -108,6 +108,8 @@ def test_what_an_http_answer_means():
     assert isinstance(refusal(401, None, where, t), Forbidden) and refusal(401, None, where, t).exit_code == FORBIDDEN
     assert "CHUISHAO_TOKEN" in refusal(401, None, where, t).hint
     assert isinstance(refusal(403, {"error": "no"}, where, t), Forbidden)
+    busy = refusal(429, {"error": "too many requests", "errors": []}, {**where, "retry_after": "3"}, t)
+    assert busy.exit_code == UNREACHABLE and busy.hint == "try again in 3 s"
     failed = refusal(500, {"error": "internal error"}, where, t)
     assert isinstance(failed, Unreachable) and failed.exit_code == UNREACHABLE and "HTTP 500" in failed.message
     missing = refusal(405, None, where, t)          # werkzeug's page for a route the service does not have
