@@ -14,9 +14,10 @@ PYTEST_ARGS ?=
 
 LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, psycogreen, \
                 pydantic, pika, prometheus_client, honcho, shapely, chinese_calendar, \
-                hypothesis, schemathesis, yaml, jwt, cryptography, typer, dateutil, icalendar, jinja2
+                hypothesis, schemathesis, yaml, jwt, cryptography, typer, dateutil, icalendar, jinja2, \
+                babel, click, rich, requests
 
-.PHONY: help venv broker prometheus db migration provision token run test unit bench chaos dlq lock clean
+.PHONY: help venv broker prometheus db migration provision token run test unit bench chaos dlq catalogs lock clean
 
 help:
 	@echo "make venv    create .venv and install the project with requirements.lock as constraints"
@@ -31,7 +32,8 @@ help:
 	@echo "make unit    unit tests only (no broker, no database server)"
 	@echo "make bench   run the benchmark (python -m bench)"
 	@echo "make chaos   run the failure tests in tests/chaos"
-	@echo "make dlq     dead-letter tool: make dlq ARGS='list' | ARGS='show ID' | ARGS='replay ID'"
+	@echo "make dlq     dead letters: make dlq ARGS='list' | ARGS='show ID' | ARGS='replay ID' (chuishao dlq)"
+	@echo "make catalogs  extract text for people into services/locale/chuishao.pot and update the .po catalogs"
 	@echo "make lock    re-resolve pyproject.toml in a temporary venv and rewrite requirements.lock"
 	@echo "make clean   remove var/ and .venv"
 
@@ -92,7 +94,15 @@ chaos: venv broker
 	CHAOS_WHISTLES=$${CHAOS_WHISTLES:-10000} $(VPY) -m pytest tests/chaos -q -s $(PYTEST_ARGS)
 
 dlq: venv broker
-	$(VPY) -m services.common.deadletters $(ARGS)
+	$(VENV)/bin/chuishao dlq $(ARGS)
+
+# Text for people: extract every marked message into the template, merge it into each language's
+# catalog, then translate what is new (tests/unit/test_catalogs.py fails until every one is).
+catalogs: venv
+	$(VENV)/bin/pybabel extract -F babel.cfg -o services/locale/chuishao.pot --project chuishao --version 0.1 \
+	    --no-location --sort-output --no-wrap --omit-header .
+	$(VENV)/bin/pybabel update -i services/locale/chuishao.pot -d services/locale -D chuishao \
+	    --no-wrap --no-fuzzy-matching --ignore-obsolete
 
 # A fresh resolve of pyproject.toml's ranges (no constraints) in a throwaway venv, checked by
 # importing every dependency, frozen into requirements.lock.

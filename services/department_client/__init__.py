@@ -7,7 +7,7 @@
         for callout in client.callouts():             # acked when the loop comes back for the next one
             client.check_in(callout.callout_id, officer="市场监管 梁晨")
 
-The command line on it: `python -m services.department_client --help`.
+The command line on it: `chuishao dept --help` (or `python -m services.department_client --help`).
 """
 from services.department_client.client import (DEFAULT_TIMEOUT, DeliveryError, DepartmentClient,
                                                InvalidReport, ReportRejected, ReportTimeout, amqp_uri_from_env,

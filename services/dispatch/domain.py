@@ -14,6 +14,8 @@ from services.common.events import (AllCheckedIn, AllCompleted, Arrive, CalloutA
                                     CalloutCompleted, CalloutIssued, CalloutReturned, CheckIn, Complete,
                                     CalloutsIssued, DepartmentReport, Deadlines, FieldError, IssueReason,
                                     IssuedCallout, Place, Return, WhistleRaised)
+from services.common.field_errors import (ALREADY_DONE, DID_NOT_COMPLETE_ROUND, ISSUED_TO_ANOTHER, OLDER_ROUND,
+                                          OUT_OF_ORDER, WHISTLE_CLOSED)
 from services.common.reference import ReferenceData, UrgencyLevel
 from services.dispatch.areas import AreaMap, Located
 from services.dispatch.deadlines import IsWorkday, deadlines_for
@@ -176,20 +178,20 @@ def _check(callout: Callout, case: Case, report: DepartmentReport) -> bool:
     """Raises IllegalStep if this report may not act; True if it is one already applied (a retry)."""
     action = type(report).action
     if report.department_code != callout.department_code:
-        raise IllegalStep("department_code", f"call-out {callout.callout_id} was issued to "
-                          f"{callout.department_code}, not {report.department_code}")
+        raise IllegalStep("department_code", ISSUED_TO_ANOTHER.english(
+            callout=callout.callout_id, issued_to=callout.department_code, department=report.department_code))
     if report.request_id and f"{action}:{report.request_id}" in callout.requests:
         return True
     if case.status == "closed":
-        raise IllegalStep("callout_id", f"whistle {case.whistle_id} is closed")
+        raise IllegalStep("callout_id", WHISTLE_CLOSED.english(whistle=case.whistle_id))
     if callout.round != case.round and callout.status in OPEN:
-        raise IllegalStep("callout_id", f"call-out {callout.callout_id} belongs to round {callout.round}; "
-                          f"the whistle is in round {case.round}")
+        raise IllegalStep("callout_id", OLDER_ROUND.english(callout=callout.callout_id, round=callout.round,
+                                                            current=case.round))
     if callout.status not in NEXT[action]:
         if callout.status == DONE_AS[action]:
-            raise IllegalStep("callout_id", f"call-out {callout.callout_id} is already {callout.status}")
-        raise IllegalStep("callout_id", f"call-out {callout.callout_id} is {callout.status}: "
-                          f"{action} needs it {' or '.join(NEXT[action])}")
+            raise IllegalStep("callout_id", ALREADY_DONE.english(callout=callout.callout_id, status=callout.status))
+        raise IllegalStep("callout_id", OUT_OF_ORDER.english(callout=callout.callout_id, status=callout.status,
+                                                             action=action, needed=" or ".join(NEXT[action])))
     return False
 
 
@@ -284,7 +286,8 @@ def departments_to_recall(callouts: list[Callout], case: Case, named: tuple[str,
         return pool
     unknown = [d for d in named if d not in pool]
     if unknown:
-        raise IllegalStep("departments", f"{', '.join(unknown)} did not complete round {case.round}")
+        raise IllegalStep("departments", DID_NOT_COMPLETE_ROUND.english(departments=", ".join(unknown),
+                                                                        round=case.round))
     return tuple(d for d in pool if d in named)
 
 

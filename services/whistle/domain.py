@@ -2,21 +2,26 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Iterable
 
 from services.common.errors import Conflict, Invalid, NotFound
 from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened,
                                     ArbitrationOverdue, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
-                                    CalloutEscalated, CalloutIssued, CalloutReturned, CalloutsIssued, CalloutStep,
-                                    CloseWhistle,
+                                    CalloutEscalated, CalloutIssued, CalloutReturned, CalloutsIssued, CalloutStep, CloseWhistle,
                                     Event,
                                     FieldError, FollowUp, FollowUpRecorded, RaiseWhistle, SendBack,
-                                    TeamAssembled, WhistleClosed, WhistleOutcome,
-                                    WhistleReopened, WhistleSentBack, iso)
+                                    TeamAssembled, WhistleClosed, WhistleLinked, WhistleOutcome,
+                                    WhistleRaised, WhistleReopened, WhistleSentBack, iso)
+from services.common.field_errors import (ALREADY_FOLLOWED_UP, CLOSE_NOT_YET, DID_NOT_COMPLETE_WHISTLE_ROUND,
+                                          FOLLOW_UP_NOT_YET, GRID_NOT_IN_STREET, LINKED_CLOSE, LINKED_FOLLOW_UP,
+                                          LINKED_SEND_BACK, NOT_THE_STREETS, ONLY_UNSATISFIED_REOPENS,
+                                          ROUTING_KEY_MISMATCH, SEND_BACK_NOT_YET, UNKNOWN_CATEGORY,
+                                          UNKNOWN_DEPARTMENTS, UNKNOWN_STREET, Refusal)
 from services.common.geo import distance_m
 from services.common.reference import ReferenceData
+from services.whistle.timeline import TimelineEntry, line
 
 # raised → (locating) → dispatched → all_checked_in → all_completed → closed; all_completed → sent_back
 # and closed → reopened start the next round, whose first call-out makes it dispatched again.
@@ -52,12 +57,12 @@ def check_against_reference(command: RaiseWhistle, reference: ReferenceData) -> 
     errors = []
     street = reference.street(command.street_code)
     if street is None:
-        errors.append(FieldError(field="street_code", message=f"unknown street {command.street_code!r}"))
+        errors.append(FieldError(field="street_code", message=UNKNOWN_STREET.english(street=command.street_code)))
     elif command.grid_code is not None and command.grid_code not in street.grid_codes:
-        errors.append(FieldError(field="grid_code",
-                                 message=f"grid {command.grid_code!r} is not in street {command.street_code!r}"))
+        errors.append(FieldError(field="grid_code", message=GRID_NOT_IN_STREET.english(
+            grid=command.grid_code, street=command.street_code)))
     if reference.category(command.category) is None:
-        errors.append(FieldError(field="category", message=f"unknown category {command.category!r}"))
+        errors.append(FieldError(field="category", message=UNKNOWN_CATEGORY.english(category=command.category)))
     return tuple(errors)
 
 
@@ -70,8 +75,8 @@ def verify_sender(command: RaiseWhistle, routing_key: str) -> tuple[FieldError, 
     """A street raises on its own routing key only, so broker permissions can confine it."""
     street = street_in_routing_key(routing_key)
     if street != command.street_code:
-        return (FieldError(field="street_code",
-                           message=f"{command.street_code!r} does not match routing key {routing_key!r}"),)
+        return (FieldError(field="street_code", message=ROUTING_KEY_MISMATCH.english(
+            street=command.street_code, routing_key=routing_key)),)
     return ()
 
 
@@ -112,15 +117,6 @@ def duplicate_of(category: str, lon: float | None, lat: float | None, candidates
 
 
 # ---------------------------------------------------------------- the status machine
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: datetime
-    kind: str
-    actor: str
-    summary: str
-    detail: dict = field(default_factory=dict)
-
 
 @dataclass(frozen=True)
 class WhistleState:
@@ -175,197 +171,234 @@ def next_state(state: WhistleState, event: Event) -> WhistleState:
     raise TypeError(f"no progress rule for {type(event).__name__}")
 
 
-def _late(on_time: bool) -> str:
-    return "" if on_time else " (late)"
-
-
-def timeline_entries(event: Event) -> list[TimelineEntry]:
+def timeline_entries(event: Event, reference: ReferenceData | None = None) -> list[TimelineEntry]:
     """The whistle's timeline lines for one dispatch or roster event: one each, but call-outs issued
     together give a line per department (after where the whistle was located, if it just was)."""
     if not isinstance(event, CalloutsIssued):
-        return [timeline_entry(event)]
+        return [timeline_entry(event, reference)]
     lines = []
     if event.located_by is not None:
-        where = event.grid_code or "no grid"
-        lines.append(TimelineEntry(
-            event.occurred_at, "whistle.located", "dispatch",
-            f"located in {where} ({'responsibility map' if event.located_by == 'map' else 'as given'})",
-            {"grid_code": event.grid_code, "community_code": event.community_code, "method": event.located_by}))
-    for callout in event.callouts:
-        lines.append(TimelineEntry(
-            callout.issued_at, CalloutIssued.event_type, callout.department_code,
-            f"call-out to {callout.department_name_zh} ({callout.role}, round {event.round}, {event.reason}), "
-            f"check in by {iso(callout.deadlines.check_in_by)}",
-            {"callout_id": callout.callout_id, "role": callout.role, "round": event.round, "reason": event.reason,
-             "deadlines": callout.deadlines.model_dump(mode="json")}))
+        located = ("whistle.located", {"grid": event.grid_code, "method": event.located_by}) if event.grid_code \
+            else ("whistle.located.no_grid", {"method": event.located_by})
+        lines.append(line(event.occurred_at, "whistle.located", "dispatch", *located,
+                          {"grid_code": event.grid_code, "community_code": event.community_code,
+                           "method": event.located_by}, reference))
+    for c in event.callouts:
+        lines.append(line(
+            c.issued_at, CalloutIssued.event_type, c.department_code, "callout.issued",
+            {"department": c.department_code, "role": c.role, "round": event.round, "reason": event.reason,
+             "check_in_by": iso(c.deadlines.check_in_by)},
+            {"callout_id": c.callout_id, "role": c.role, "round": event.round, "reason": event.reason,
+             "deadlines": c.deadlines.model_dump(mode="json")}, reference))
     return lines
 
 
-def timeline_entry(event: Event) -> TimelineEntry:
-    """The whistle's timeline line for one dispatch or roster event: who, what, when, with evidence."""
+def timeline_entry(event: Event, reference: ReferenceData | None = None) -> TimelineEntry:
+    """The whistle's timeline line for one dispatch or roster event: who, what, when, with evidence.
+
+    `reference` names streets, departments... in the line's zh-CN summary; without it codes stand in."""
+    def entry(at, actor, message, params, detail):
+        return line(at, event.event_type, actor, message, params, detail, reference)
+
     if isinstance(event, CalloutCheckedIn):
-        return TimelineEntry(
-            event.checked_in_at, event.event_type, event.department_code,
-            f"{event.department_code} checked in, {event.officer} coming{_late(event.on_time)}",
+        return entry(
+            event.checked_in_at, event.department_code, "callout.checked_in",
+            {"department": event.department_code, "officer": event.officer, "on_time": event.on_time},
             {"callout_id": event.callout_id, "officer": event.officer, "on_time": event.on_time})
     if isinstance(event, CalloutArrived):
-        return TimelineEntry(
-            event.arrived_at, event.event_type, event.department_code,
-            f"{event.officer} of {event.department_code} on site at {event.location.address}{_late(event.on_time)}",
+        return entry(
+            event.arrived_at, event.department_code, "callout.arrived",
+            {"department": event.department_code, "officer": event.officer, "address": event.location.address,
+             "on_time": event.on_time},
             {"callout_id": event.callout_id, "officer": event.officer,
              "location": event.location.model_dump(mode="json"), "evidence_ref": event.evidence_ref,
              "on_time": event.on_time})
     if isinstance(event, CalloutCompleted):
-        return TimelineEntry(
-            event.completed_at, event.event_type, event.department_code,
-            f"{event.department_code} completed: {event.summary}{_late(event.on_time)}",
+        return entry(
+            event.completed_at, event.department_code, "callout.completed",
+            {"department": event.department_code, "summary": event.summary, "on_time": event.on_time},
             {"callout_id": event.callout_id, "summary": event.summary,
              "evidence_refs": list(event.evidence_refs), "on_time": event.on_time})
     if isinstance(event, CalloutReturned):
-        went = (f"re-routed to {event.rerouted_to}" if event.rerouted_to
-                else f"sent to arbitration {event.arbitration_id}" if event.arbitration_id else "not re-routed")
-        return TimelineEntry(
-            event.returned_at, event.event_type, event.department_code,
-            f"{event.department_code} returned the call-out ({event.reason}); {went}",
+        params = {"department": event.department_code, "reason": event.reason}
+        if event.rerouted_to:
+            message, params["rerouted_to"] = "callout.returned.rerouted", event.rerouted_to
+        elif event.arbitration_id:
+            message, params["arbitration"] = "callout.returned.arbitration", event.arbitration_id
+        else:
+            message = "callout.returned"
+        return entry(
+            event.returned_at, event.department_code, message, params,
             {"callout_id": event.callout_id, "reason": event.reason, "rerouted_to": event.rerouted_to,
              "arbitration_id": event.arbitration_id})
     if isinstance(event, CalloutEscalated):
-        return TimelineEntry(
-            event.escalated_at, event.event_type, event.chased_by,
-            f"{event.department_code} missed its {event.step} deadline ({iso(event.due_at)}): escalated to the "
-            f"{event.tier} tier, {event.chased_by_name_zh} chases it",
+        return entry(
+            event.escalated_at, event.chased_by, "callout.escalated",
+            {"department": event.department_code, "step": event.step, "due_at": iso(event.due_at),
+             "tier": event.tier, "chaser": {"code": event.chased_by, "name_zh": event.chased_by_name_zh}},
             {"callout_id": event.callout_id, "department_code": event.department_code, "step": event.step,
              "due_at": iso(event.due_at), "level": event.level, "tier": event.tier,
              "chased_by": event.chased_by})
     if isinstance(event, ArbitrationOpened):
-        return TimelineEntry(
-            event.occurred_at, event.event_type, "dispatch",
-            f"arbitration opened ({event.reason}), to be decided by {iso(event.decide_by)}",
+        return entry(
+            event.occurred_at, "dispatch", "arbitration.opened",
+            {"reason": event.reason, "decide_by": iso(event.decide_by)},
             {"arbitration_id": event.arbitration_id, "reason": event.reason,
              "candidates": list(event.candidates), "decide_by": iso(event.decide_by)})
     if isinstance(event, ArbitrationOverdue):
-        return TimelineEntry(
-            event.escalated_at, event.event_type, event.chased_by,
-            f"arbitration not decided by {iso(event.decide_by)}: escalated, {event.chased_by_name_zh} chases it",
+        return entry(
+            event.escalated_at, event.chased_by, "arbitration.overdue",
+            {"decide_by": iso(event.decide_by),
+             "chaser": {"code": event.chased_by, "name_zh": event.chased_by_name_zh}},
             {"arbitration_id": event.arbitration_id, "reason": event.reason, "chased_by": event.chased_by})
     if isinstance(event, ArbitrationDecided):
-        decision = " and ".join(f"{k} {v}" for k, v in (("grid", event.grid_code),
-                                                        ("department", event.department_code)) if v)
-        return TimelineEntry(
-            event.decided_at, event.event_type, event.decided_by,
-            f"arbitration decided by {event.decided_by}: {decision or 'no change'}",
+        decided = {"grid": event.grid_code, "department": event.department_code}
+        message = {(True, True): "arbitration.decided.both", (True, False): "arbitration.decided.grid",
+                   (False, True): "arbitration.decided.department",
+                   (False, False): "arbitration.decided.no_change"}[(bool(event.grid_code),
+                                                                     bool(event.department_code))]
+        return entry(
+            event.decided_at, event.decided_by, message,
+            {"by": event.decided_by, **{k: v for k, v in decided.items() if v}},
             {"arbitration_id": event.arbitration_id, "grid_code": event.grid_code,
              "department_code": event.department_code})
     if isinstance(event, AllCheckedIn):
-        return TimelineEntry(
-            event.last_checked_in_at, event.event_type, "dispatch",
-            f"all {len(event.departments)} departments checked in", {"departments": list(event.departments)})
+        return entry(
+            event.last_checked_in_at, "dispatch", "whistle.all_checked_in", {"count": len(event.departments)},
+            {"departments": list(event.departments)})
     if isinstance(event, AllCompleted):
-        return TimelineEntry(
-            event.completed_at, event.event_type, "dispatch",
-            f"all {len(event.departments)} departments completed round {event.round}; the street may close it",
+        return entry(
+            event.completed_at, "dispatch", "whistle.all_completed",
+            {"count": len(event.departments), "round": event.round},
             {"departments": list(event.departments), "round": event.round})
     if isinstance(event, TeamAssembled):
-        members = ", ".join(f"{m.name} ({m.department_code})" for m in event.members)
-        return TimelineEntry(
-            event.occurred_at, event.event_type, "roster",
-            f"joint team led by {event.lead.name}: {members}"
-            + (f"; nobody on duty at {', '.join(event.gaps)}" if event.gaps else ""),
+        params = {"lead": event.lead.name,
+                  "members": [{"name": m.name, "department": m.department_code} for m in event.members]}
+        if event.gaps:
+            params["gaps"] = list(event.gaps)
+        return entry(
+            event.occurred_at, "roster", "team.assembled.gaps" if event.gaps else "team.assembled", params,
             {"team_id": event.team_id, "gaps": list(event.gaps)})
     raise TypeError(f"no progress rule for {type(event).__name__}")
 
 
-def apply_progress(state: WhistleState, event: Event) -> tuple[WhistleState, list[TimelineEntry]]:
-    return next_state(state, event), timeline_entries(event)
+def apply_progress(state: WhistleState, event: Event,
+                   reference: ReferenceData | None = None) -> tuple[WhistleState, list[TimelineEntry]]:
+    return next_state(state, event), timeline_entries(event, reference)
+
+
+def raised_line(raised: WhistleRaised, reference: ReferenceData | None = None) -> TimelineEntry:
+    """The first line of a whistle's timeline."""
+    return line(raised.raised_at, raised.event_type, raised.reported_by, "whistle.raised",
+                {"street": raised.street_code, "category": raised.category, "urgency": raised.urgency,
+                 "source": raised.source},
+                {"source": raised.source, "request_id": raised.request_id}, reference)
+
+
+def linked_lines(command: RaiseWhistle, linked: WhistleLinked, now: datetime,
+                 reference: ReferenceData | None = None) -> tuple[TimelineEntry, TimelineEntry]:
+    """A report that joined an open whistle: the line on the new report, and the line on the open whistle."""
+    own = line(now, linked.event_type, command.reported_by, "whistle.linked",
+               {"street": command.street_code, "category": command.category, "distance": linked.distance_m,
+                "linked_to": linked.linked_to},
+               {"source": command.source, "request_id": command.request_id, "linked_to": linked.linked_to,
+                "distance_m": linked.distance_m}, reference)
+    joined = line(now, "whistle.report_joined", command.reported_by, "whistle.report_joined",
+                  {"description": command.description, "by": command.reported_by, "street": command.street_code,
+                   "distance": linked.distance_m},
+                  {"whistle_id": linked.whistle_id, "source": command.source, "address": command.place.address,
+                   "distance_m": linked.distance_m}, reference)
+    return own, joined
 
 
 # ---------------------------------------------------------------- what the street decides
 
 def _owned(state: WhistleState, street_code: str) -> list[FieldError]:
     if street_code != state.street_code:
-        return [FieldError(field="street_code", message=f"whistle {state.whistle_id} belongs to street "
-                                                        f"{state.street_code}, not {street_code}")]
+        return [FieldError(field="street_code", message=NOT_THE_STREETS.english(
+            whistle=state.whistle_id, owner=state.street_code, street=street_code))]
     return []
 
 
-def _needs(state: WhistleState, status: str, action: str, why: str) -> list[FieldError]:
+def _needs(state: WhistleState, status: str, when_linked: Refusal, when_not: Refusal) -> list[FieldError]:
     if state.status == "linked":
-        return [FieldError(field="whistle_id", message=f"whistle {state.whistle_id} joined whistle "
-                                                       f"{state.linked_to}; that one is {action} instead")]
+        return [FieldError(field="whistle_id", message=when_linked.english(whistle=state.whistle_id,
+                                                                           linked_to=state.linked_to))]
     if state.status != status:
-        return [FieldError(field="status", message=f"whistle {state.whistle_id} is {state.status}; "
-                                                   f"it can be {action} only when {why}")]
+        return [FieldError(field="status", message=when_not.english(whistle=state.whistle_id, status=state.status))]
     return []
 
 
-def close(state: WhistleState, command: CloseWhistle, now: datetime) -> tuple[WhistleState, WhistleClosed,
-                                                                            TimelineEntry]:
+def close(state: WhistleState, command: CloseWhistle, now: datetime,
+          reference: ReferenceData | None = None) -> tuple[WhistleState, WhistleClosed, TimelineEntry]:
     """销号: the street confirms the work with 两图一表, once every department completed."""
-    errors = _owned(state, command.street_code) + _needs(
-        state, "all_completed", "closed", "every department has completed (all_completed)")
+    errors = _owned(state, command.street_code) + _needs(state, "all_completed", LINKED_CLOSE, CLOSE_NOT_YET)
     if errors:
         raise IllegalAction(errors)
     closed = WhistleClosed(whistle_id=state.whistle_id, street_code=state.street_code,
                            confirmed_by=command.confirmed_by, evidence=command.evidence, closed_at=now,
                            occurred_at=now)
-    entry = TimelineEntry(now, closed.event_type, command.confirmed_by,
-                          f"{state.street_code} closed the whistle (round {state.round}) with before/after "
-                          f"photos and a {len(command.evidence.checklist)}-item checklist",
-                          {"evidence": command.evidence.model_dump(mode="json"), "round": state.round})
+    entry = line(now, closed.event_type, command.confirmed_by, "whistle.closed",
+                 {"street": state.street_code, "round": state.round, "items": len(command.evidence.checklist)},
+                 {"evidence": command.evidence.model_dump(mode="json"), "round": state.round}, reference)
     return replace(state, status="closed", followed_up=False), closed, entry
 
 
-def send_back(state: WhistleState, command: SendBack, departments: frozenset[str],
-              now: datetime) -> tuple[WhistleState, WhistleSentBack, TimelineEntry]:
+def send_back(state: WhistleState, command: SendBack, departments: frozenset[str], now: datetime,
+              reference: ReferenceData | None = None) -> tuple[WhistleState, WhistleSentBack, TimelineEntry]:
     """The street does not accept the work: the named departments (or all) do it again in a new round."""
     unknown = [d for d in command.departments if d not in departments]
     if unknown:
-        raise InvalidRequest.one("departments", f"unknown department {', '.join(map(repr, unknown))}")
-    errors = _owned(state, command.street_code) + _needs(
-        state, "all_completed", "sent back", "every department has completed (all_completed)")
+        raise InvalidRequest.one("departments", UNKNOWN_DEPARTMENTS.english(departments=", ".join(map(repr, unknown))))
+    errors = _owned(state, command.street_code) + _needs(state, "all_completed", LINKED_SEND_BACK,
+                                                         SEND_BACK_NOT_YET)
     absent = [d for d in command.departments if d not in state.completed]
     if absent and not errors:
-        errors.append(FieldError(field="departments", message=f"{', '.join(absent)} did not complete round "
-                                                              f"{state.round} of whistle {state.whistle_id}"))
+        errors.append(FieldError(field="departments", message=DID_NOT_COMPLETE_WHISTLE_ROUND.english(
+            departments=", ".join(absent), round=state.round, whistle=state.whistle_id)))
     if errors:
         raise IllegalAction(errors)
     event = WhistleSentBack(whistle_id=state.whistle_id, street_code=state.street_code, by=command.by,
                             reason=command.reason, departments=command.departments, sent_back_at=now,
                             occurred_at=now)
-    who = ", ".join(command.departments) or "every department"
-    entry = TimelineEntry(now, event.event_type, command.by,
-                          f"{state.street_code} sent round {state.round} back to {who}: {command.reason}",
-                          {"reason": command.reason, "departments": list(command.departments),
-                           "round": state.round + 1})
+    params = {"street": state.street_code, "round": state.round, "reason": command.reason}
+    if command.departments:
+        message, params["departments"] = "whistle.sent_back", list(command.departments)
+    else:
+        message = "whistle.sent_back.all"
+    entry = line(now, event.event_type, command.by, message, params,
+                 {"reason": command.reason, "departments": list(command.departments), "round": state.round + 1},
+                 reference)
     return (replace(state, status="sent_back", round=state.round + 1, round_started_at=now, completed=()),
             event, entry)
 
 
-def follow_up(state: WhistleState, command: FollowUp, now: datetime) -> tuple[WhistleState, list[Event],
-                                                                              list[TimelineEntry]]:
+def follow_up(state: WhistleState, command: FollowUp, now: datetime, reference: ReferenceData | None = None
+              ) -> tuple[WhistleState, list[Event], list[TimelineEntry]]:
     """回访: one rating per closure; an unsatisfied one may reopen the case for a new round."""
-    errors = _needs(state, "closed", "followed up", "it is closed")
+    errors = _needs(state, "closed", LINKED_FOLLOW_UP, FOLLOW_UP_NOT_YET)
     if not errors and state.followed_up:
-        errors.append(FieldError(field="whistle_id",
-                                 message=f"the closure of whistle {state.whistle_id} already has its follow-up"))
+        errors.append(FieldError(field="whistle_id", message=ALREADY_FOLLOWED_UP.english(whistle=state.whistle_id)))
     if command.reopen and command.rating != "unsatisfied":
-        errors.append(FieldError(field="reopen", message=f"only an unsatisfied follow-up can reopen the case, "
-                                                         f"not a {command.rating} one"))
+        errors.append(FieldError(field="reopen", message=ONLY_UNSATISFIED_REOPENS.english(rating=command.rating)))
     if errors:
         raise IllegalAction(errors)
     recorded = FollowUpRecorded(whistle_id=state.whistle_id, street_code=state.street_code,
                                 rating=command.rating, comment=command.comment, recorded_by=command.recorded_by,
                                 reopened=command.reopen, occurred_at=now)
-    entries = [TimelineEntry(now, recorded.event_type, command.recorded_by,
-                             f"follow-up: {command.rating}" + (f" ({command.comment})" if command.comment else ""),
-                             {"rating": command.rating, "comment": command.comment, "reopen": command.reopen})]
+    commented = {"comment": command.comment} if command.comment else {}
+    entries = [line(now, recorded.event_type, command.recorded_by,
+                    "whistle.follow_up.comment" if commented else "whistle.follow_up",
+                    {"rating": command.rating, **commented},
+                    {"rating": command.rating, "comment": command.comment, "reopen": command.reopen}, reference)]
     if not command.reopen:
         return replace(state, followed_up=True), [recorded], entries
     reason = "the complainant is unsatisfied" + (f": {command.comment}" if command.comment else "")
     reopened = WhistleReopened(whistle_id=state.whistle_id, street_code=state.street_code, reason=reason,
                                reopened_at=now, occurred_at=now)
-    entries.append(TimelineEntry(now, reopened.event_type, command.recorded_by,
-                                 f"reopened for round {state.round + 1}: {reason}",
-                                 {"reason": reason, "round": state.round + 1}))
+    entries.append(line(now, reopened.event_type, command.recorded_by,
+                        "whistle.reopened.comment" if commented else "whistle.reopened",
+                        {"round": state.round + 1, **commented}, {"reason": reason, "round": state.round + 1},
+                        reference))
     return (replace(state, status="reopened", round=state.round + 1, round_started_at=now, completed=(),
                     followed_up=True), [recorded, reopened], entries)

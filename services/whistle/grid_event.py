@@ -28,7 +28,8 @@ from services.whistle.contract_draft import (AcceptGridEvent, CloseGridEvent, Gr
                                              HandleGridEvent, OpenGridEvent, PassUpGridEvent, TierCommand,
                                              WhistleGridEvent)
 from services.whistle.daily_cap import over_cap
-from services.whistle.domain import IllegalAction, InvalidRequest, Refused, TimelineEntry
+from services.common.errors import Invalid, NotFound
+from services.whistle.domain import IllegalAction, InvalidRequest, TimelineEntry
 
 # reported → accepted → handled → closed; whistled → closed (with its whistle) → whistled (reopened)
 STATUSES = ("reported", "accepted", "handled", "whistled", "closed")
@@ -43,11 +44,11 @@ WHISTLE_SOURCE = {"grid_patrol": "grid_patrol", "hotline_12345": "hotline_12345"
 Locate = Callable[[float, float], "str | None"]
 
 
-class InvalidGridEvent(Refused):
+class InvalidGridEvent(Invalid):
     what = "invalid grid event"
 
 
-class NoSuchGridEvent(Refused):
+class NoSuchGridEvent(NotFound):
     what = "no such grid event"
 
 

@@ -23,7 +23,7 @@ from services.common.events import FieldError, Place, iso
 from services.common.reference import ReferenceData
 from services.whistle import grid_texts
 from services.whistle.contract_draft import MAX_EVENT_TEXT, OpenGridEvent, PersonalContact
-from services.whistle.domain import Refused
+from services.common.errors import Refused
 from services.whistle.grid_event import GridEventState, Locate, unit_names
 from services.whistle.grid_texts import Lang
 

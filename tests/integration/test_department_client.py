@@ -63,16 +63,17 @@ def waiting_callouts(stack) -> int:
 
 
 def cli(stack, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """The CLI as a department would run it; broker and namespace come from AMQP_URI and BUS_NAMESPACE."""
+    """The CLI as a department would run it (`chuishao dept`, in English); broker and namespace come from
+    AMQP_URI and BUS_NAMESPACE."""
     env = {**os.environ, "AMQP_URI": stack.amqp_uri, "BUS_NAMESPACE": stack.namespace,
-           "PYTHONIOENCODING": "utf-8"}
+           "PYTHONIOENCODING": "utf-8", "CHUISHAO_LANG": "en"}
     return subprocess.run([sys.executable, "-m", "services.department_client", "--department", DEPARTMENT,
                            *args], env=env, cwd=ROOT, capture_output=True, text=True, encoding="utf-8",
                           timeout=timeout)
 
 
 def test_the_client_needs_neither_nameko_nor_kombu():
-    probe = ("import sys, services.department_client, services.department_client.__main__; "
+    probe = ("import sys, services.department_client, services.department_client.__main__, services.cli.main; "
              "print(sorted({m.split('.')[0] for m in sys.modules} & "
              "{'nameko', 'kombu', 'amqp', 'eventlet', 'sqlalchemy', 'shapely'}))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -150,7 +151,7 @@ def test_a_callout_whose_handling_crashed_comes_back_and_the_cli_acts_on_it(stac
 
     first = cli(stack, "checkin", crashed.callout_id, "--officer", "市场监管 郑浩")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith("accepted: checkin of call-out " + crashed.callout_id)
+    assert first.stdout.startswith("accepted: check-in of call-out " + crashed.callout_id)
     second = cli(stack, "checkin", crashed.callout_id, "--officer", "市场监管 谢婷")
     assert second.returncode == 1, second.stdout + second.stderr
     assert "rejected" in second.stderr and "already" in second.stderr
@@ -164,17 +165,18 @@ def test_the_cli_prints_a_readable_line_and_refuses_bad_input_before_sending(sta
     listened = cli(stack, "listen", "--count", "1", "--idle", "30")
     assert listened.returncode == 0, listened.stderr
     [line] = listened.stdout.strip().splitlines()
-    assert line.startswith("[urgent] 食品安全 @ 大溪沟街道滨江路88号 学校食堂 | check in by ")
+    assert line.startswith("[Urgent (water, power, gas, heating)] Food safety @ 大溪沟街道滨江路88号 学校食堂 | "
+                           "check in by ")
     assert "on site by " in line and "complete by " in line and f"whistle {whistle_id}" in line
     [row] = callouts_of(stack, whistle_id)
-    assert f"callout {row['callout_id']}" in line
+    assert f"call-out {row['callout_id']}" in line
 
     sent = bus.listen("checkins", f"*.{DEPARTMENT}")
     no_evidence = cli(stack, "arrive", row["callout_id"], "--officer", "市场监管 梁晨", "--address", "食堂",
                       "--evidence", "")
-    assert no_evidence.returncode == 2 and "evidence_ref" in no_evidence.stderr
+    assert no_evidence.returncode == 2 and "--evidence" in no_evidence.stderr and "must not be empty" in no_evidence.stderr
     short_reason = cli(stack, "return", row["callout_id"], "--reason", "不")
-    assert short_reason.returncode == 2 and "reason" in short_reason.stderr
+    assert short_reason.returncode == 2 and "give a reason of at least 4 characters" in short_reason.stderr
     missing = cli(stack, "complete", row["callout_id"], "--summary", "处置完毕")      # no --evidence
     assert missing.returncode == 2 and "--evidence" in missing.stderr
     assert sent.nothing_more(settle=1.0)

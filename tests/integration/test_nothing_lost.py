@@ -35,7 +35,7 @@ def rename_table(url: str, old: str, new: str) -> None:
 
 def dlq(stack, *args) -> subprocess.CompletedProcess:
     env = dict(os.environ, AMQP_URI=stack.amqp_uri, BUS_NAMESPACE=stack.namespace)
-    return subprocess.run([sys.executable, "-m", "services.common.deadletters", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "services.cli", "dlq", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -7,11 +7,10 @@ from sqlalchemy import create_engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from services.whistle.grid_event import accept, open_event
-from services.whistle.grid_orm import (complainant_contacts, contact_values, grid_event_timeline, grid_events,
-                                       hotline_tickets, line_values, state_of, state_values, ticket_of,
+from services.whistle.grid_orm import (contact_values, line_values, state_of, state_values, ticket_of,
                                        ticket_values)
 from services.whistle.hotline import receive_ticket
-from services.whistle.orm import metadata
+from services.whistle.orm import complainant_contacts, grid_event_timeline, grid_events, hotline_tickets, metadata
 from tests.support.grid_samples import T0, accepting, minutes, opening, rules, ticket
 
 RULES = rules()

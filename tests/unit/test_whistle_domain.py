@@ -178,13 +178,13 @@ def test_callout_checked_in_names_the_department_and_officer():
     assert status == "dispatched"
     assert (entry.at, entry.kind, entry.actor) == (NOW + timedelta(minutes=10), "callout.checked_in", "shengtai")
     assert entry.detail == {"callout_id": "c-shengtai", "officer": "马超", "on_time": True}
-    assert "马超" in entry.summary and "late" not in entry.summary
+    assert "马超" in entry.summary and "超时" not in entry.summary
 
 
 def test_a_late_check_in_says_so():
     _, entry = apply_progress("dispatched", checked_in(on_time=False))
-    assert "(late)" in entry.summary
-    assert entry.detail["on_time"] is False
+    assert entry.summary.endswith("（超时）")              # the stored summary is the zh-CN line
+    assert entry.params["on_time"] is False and entry.detail["on_time"] is False
 
 
 def test_all_checked_in_is_told_by_dispatch():

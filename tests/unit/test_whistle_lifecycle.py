@@ -185,7 +185,7 @@ def test_call_outs_of_a_whistle_just_located_say_where_first():
     assert new.status == "dispatched"
     assert [(e.kind, e.actor) for e in entries] == [("whistle.located", "dispatch"), ("callout.issued", "chengguan")]
     assert entries[0].detail == {"grid_code": "daxigou-c1-g1", "community_code": "daxigou-c1", "method": "map"}
-    assert "responsibility map" in entries[0].summary
+    assert "责任区域图" in entries[0].summary
 
 
 # --- timeline lines carry the evidence -----------------------------------------------------------
@@ -204,8 +204,8 @@ def test_a_completion_line_has_the_summary_and_evidence():
 
 
 @pytest.mark.parametrize("event, where", [
-    (returned(rerouted_to="huanwei"), "re-routed to huanwei"),
-    (returned(arbitration_id="a-9"), "sent to arbitration a-9"),
+    (returned(rerouted_to="huanwei"), "已改派huanwei"),            # no reference given: the code stands in
+    (returned(arbitration_id="a-9"), "已提请确权裁定 a-9"),
 ])
 def test_a_return_line_says_why_and_where_the_work_went(event, where):
     _, [entry] = apply_progress(state("dispatched"), event)
@@ -217,7 +217,7 @@ def test_a_return_line_says_why_and_where_the_work_went(event, where):
 
 def test_an_escalation_line_names_the_tier_and_who_chases():
     _, [entry] = apply_progress(state("dispatched"), escalated())
-    assert entry.actor == "district-office" and "区督查室" in entry.summary and "district" in entry.summary
+    assert entry.actor == "district-office" and "区督查室" in entry.summary and "升级至区级督办" in entry.summary
     assert entry.detail["tier"] == "district" and entry.detail["chased_by"] == "district-office"
     assert entry.detail["step"] == "check_in" and entry.detail["level"] == 2
 
@@ -225,7 +225,7 @@ def test_an_escalation_line_names_the_tier_and_who_chases():
 def test_arbitration_lines():
     _, [entry] = apply_progress(state(), opened())
     assert entry.detail["arbitration_id"] == "a-1" and entry.detail["candidates"] == ["g1", "g2"]
-    assert "unowned_place" in entry.summary
+    assert "无主区域" in entry.summary
 
 
 # --- closure (销号) ------------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def test_send_back_starts_the_next_round():
 def test_send_back_of_everyone_names_no_department():
     _, event, entry = send_back(state("all_completed", completed=("chengguan",)), send_back_command(),
                                 DEPARTMENTS, minutes(70))
-    assert event.departments == () and "every department" in entry.summary
+    assert event.departments == () and "全部部门" in entry.summary
 
 
 @pytest.mark.parametrize("status", ["dispatched", "all_checked_in", "closed", "reopened"])

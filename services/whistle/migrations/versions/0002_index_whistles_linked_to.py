@@ -5,7 +5,6 @@ Revises: 0001
 Create Date: 2026-12-01 13:52:03.367021
 """
 from alembic import op
-import sqlalchemy as sa
 
 revision = '0002'
 down_revision = '0001'

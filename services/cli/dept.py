@@ -1,0 +1,200 @@
+"""chuishao dept: a department's duty desk. Receive call-outs, check in (报到), arrive, complete, return (退单).
+
+Over the bus by default, with the pika department client (services.department_client): call-outs from
+the durable queue `department.<code>.callouts`, reports to the `checkins` exchange, the answer read
+back from `outcome.<code>.*`. `--via http` sends a report to dispatch's HTTP API instead, with the
+bearer token. `python -m services.department_client` runs this same group.
+"""
+from __future__ import annotations
+
+import click
+
+from services.cli.failures import Invalid, NoAnswer, Refused, Unreachable
+from services.cli.output import emit_json, out
+from services.cli.running import json_option, reporting
+from services.cli.session import Session
+from services.common.events import Arrive, CalloutIssued, CheckIn, Complete, DepartmentReport, Return
+from services.common.i18n import Text
+from services.common.vocabulary import label
+from services.department_client.client import (DEFAULT_TIMEOUT, DeliveryError, DepartmentClient, InvalidReport,
+                                               ReportRejected, ReportTimeout, make_report)
+
+REPORT_OPTIONS = {"callout_id": "CALLOUT_ID", "department_code": "--department", "request_id": "--request-id",
+                  "officer": "--officer", "note": "--note", "location": "--address", "location.address": "--address",
+                  "location.lon": "--lon", "location.lat": "--lat", "evidence_ref": "--evidence",
+                  "evidence_refs": "--evidence", "summary": "--summary", "reason": "--reason"}
+
+
+def _bus_options(t: Text, top: bool):
+    """--department, --amqp, --namespace: on the group, and again on each command (the command's wins)."""
+    def decorate(fn):
+        for option in reversed((
+                click.option("--department", envvar="CHUISHAO_DEPARTMENT" if top else None, metavar="CODE",
+                             help=t.gettext("the department's code, e.g. chengguan (also CHUISHAO_DEPARTMENT)")),
+                click.option("--amqp", metavar="URI", help=t.gettext("the broker (default: $AMQP_URI)")),
+                click.option("--namespace", help=t.gettext("prefix of exchange and queue names "
+                                                           "(default: $BUS_NAMESPACE)")))):
+            fn = option(fn)
+        return fn
+    return decorate
+
+
+class Desk:
+    """The department and the broker a command works with."""
+
+    def __init__(self, session: Session, department, amqp, namespace):
+        self.session, self.department = session, department
+        self.amqp = amqp or session.amqp_uri
+        self.namespace = session.namespace if namespace is None else namespace
+
+    def client(self, timeout: float = DEFAULT_TIMEOUT) -> DepartmentClient:
+        try:
+            return DepartmentClient(self.amqp, self.department, self.namespace, timeout=timeout)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+
+
+def _desk(ctx: click.Context, department, amqp, namespace) -> Desk:
+    top = ctx.meta["dept"]
+    department = department or top["department"]
+    if not department:
+        raise click.UsageError(ctx.obj.text.gettext("--department is required (or CHUISHAO_DEPARTMENT)"), ctx)
+    return Desk(ctx.obj, department, amqp or top["amqp"], namespace if namespace is not None else top["namespace"])
+
+
+def build(t: Text) -> click.Group:
+    @click.group(help=t.gettext("A department: receive call-outs and report check-in (报到), arrival, "
+                                "completion, or return (退单)."))
+    @_bus_options(t, top=True)
+    @click.pass_context
+    def dept(ctx, department, amqp, namespace):
+        ctx.meta["dept"] = {"department": department, "amqp": amqp, "namespace": namespace}
+
+    @dept.command("listen", help=t.gettext("Print call-outs as they come, acknowledging each."))
+    @_bus_options(t, top=False)
+    @click.option("--count", type=click.IntRange(min=1), help=t.gettext("stop after N call-outs"))
+    @click.option("--idle", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+                  help=t.gettext("stop when no call-out comes for this long"))
+    @click.option("--json", "as_json", is_flag=True, help=t.gettext("one JSON call-out per line"))
+    @click.pass_context
+    def listen(ctx, department, amqp, namespace, count, idle, as_json):
+        session: Session = ctx.obj
+        with reporting(session, REPORT_OPTIONS):
+            desk = _desk(ctx, department, amqp, namespace)
+            seen = 0
+            with desk.client() as client:
+                for callout in client.callouts(timeout=idle, count=count):
+                    if as_json:
+                        click.echo(callout.model_dump_json())
+                    else:
+                        out.print(callout_line(session, callout))
+                    seen += 1
+            if count is not None and seen < count:
+                raise NoAnswer(session.text.gettext("%(seen)s of %(count)s call-outs came within %(idle)s s")
+                               % {"seen": seen, "count": count, "idle": f"{idle:g}"})
+
+    report_options = (
+        click.argument("callout_id"),
+        _bus_options(t, top=False),
+        click.option("--request-id", help=t.gettext("idempotency key; re-use it to retry (default: a fresh one)")),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT,
+                     show_default=True, help=t.gettext("seconds to wait for the answer")),
+        click.option("--via", type=click.Choice(("bus", "http")), default="bus", show_default=True,
+                     help=t.gettext("send over the bus (the department's contract) or dispatch's HTTP API")),
+        json_option(t),
+    )
+
+    def report_command(name: str, help_text: str, *options):
+        def decorate(fn):
+            for option in reversed((*report_options, *options)):
+                fn = option(fn)
+            return dept.command(name, help=help_text)(click.pass_context(fn))
+        return decorate
+
+    @report_command("checkin", t.gettext("报到: take the call-out and name who comes."),
+                    click.option("--officer", required=True, help=t.gettext("who comes")),
+                    click.option("--note", help=t.gettext("a note for the street")))
+    def checkin(ctx, callout_id, officer, note, **common):
+        send(ctx, CheckIn, {"callout_id": callout_id, "officer": officer, "note": note}, **common)
+
+    @report_command("arrive", t.gettext("到场: on site, with the place and a photo."),
+                    click.option("--officer", required=True, help=t.gettext("who is on site")),
+                    click.option("--address", required=True, help=t.gettext("where")),
+                    click.option("--lon", help=t.gettext("longitude (WGS-84)")),
+                    click.option("--lat", help=t.gettext("latitude (WGS-84)")),
+                    click.option("--evidence", required=True, metavar="REF", help=t.gettext("photo id or URL")))
+    def arrive(ctx, callout_id, officer, address, lon, lat, evidence, **common):
+        location = {"address": address, **({"lon": lon} if lon else {}), **({"lat": lat} if lat else {})}
+        send(ctx, Arrive, {"callout_id": callout_id, "officer": officer, "location": location,
+                           "evidence_ref": evidence}, **common)
+
+    @report_command("complete", t.gettext("处置完成: the department's part is done, with evidence."),
+                    click.option("--summary", required=True, help=t.gettext("what was done")),
+                    click.option("--evidence", required=True, multiple=True, metavar="REF",
+                                 help=t.gettext("photo id or URL; repeat for several")))
+    def complete(ctx, callout_id, summary, evidence, **common):
+        send(ctx, Complete, {"callout_id": callout_id, "summary": summary, "evidence_refs": tuple(evidence)},
+             **common)
+
+    @report_command("return", t.gettext("退单: not ours, with the reason; dispatch re-routes or arbitrates."),
+                    click.option("--reason", required=True, help=t.gettext("why it is not this department's")))
+    def return_(ctx, callout_id, reason, **common):
+        send(ctx, Return, {"callout_id": callout_id, "reason": reason}, **common)
+
+    return dept
+
+
+def send(ctx: click.Context, model: type[DepartmentReport], fields: dict, department, amqp, namespace,
+         request_id, timeout, via, as_json) -> None:
+    session: Session = ctx.obj
+    t = session.text
+    with reporting(session, REPORT_OPTIONS, as_json):
+        desk = _desk(ctx, department, amqp, namespace)
+        try:
+            report = make_report(model, desk.department, fields, request_id)
+        except InvalidReport as exc:
+            raise Invalid(t.gettext("not sent: the input is not valid"), exc.errors) from None
+        if via == "http":
+            outcome = session.api("dispatch").post(f"/api/v1/reports/{model.action}",
+                                                   report.model_dump(mode="json"))[1]
+        else:
+            outcome = _over_the_bus(desk, report, timeout)
+        if as_json:
+            emit_json(outcome)
+            return
+        said = t.gettext("accepted: %(action)s of call-out %(callout)s (request %(request)s)") % {
+            "action": label(session.lang, "action", outcome["action"]), "callout": outcome["callout_id"],
+            "request": outcome["request_id"]}
+        out.print(said + (t.gettext("; it had been applied before") if outcome.get("repeated") else ""))
+
+
+def _over_the_bus(desk: Desk, report: DepartmentReport, timeout: float) -> dict:
+    t = desk.session.text
+    with desk.client(timeout) as client:
+        try:
+            return client.send(report, timeout=timeout).model_dump(mode="json")
+        except ReportRejected as exc:
+            raise Refused(t.gettext("rejected: %(action)s of call-out %(callout)s") % {
+                "action": label(t.lang, "action", exc.outcome.action), "callout": exc.outcome.callout_id},
+                exc.errors, body=exc.outcome.model_dump(mode="json")) from None
+        except ReportTimeout as exc:
+            raise NoAnswer(t.gettext("no answer within %(seconds)s s") % {"seconds": f"{timeout:g}"},
+                           hint=t.gettext("re-send with --request-id %(request)s: it is applied once")
+                           % {"request": exc.request_id}) from None
+        except DeliveryError as exc:
+            raise Unreachable(t.gettext("the broker did not take the report: %(why)s") % {"why": str(exc)},
+                              hint=t.gettext("is the dispatch service running, in this BUS_NAMESPACE?")) from None
+
+
+def callout_line(session: Session, c: CalloutIssued) -> str:
+    """One readable line per call-out: urgency, category, place, deadlines, and the id to report on."""
+    t, n = session.text, session.names
+    category = n.category(c.category)
+    d = c.deadlines
+    return t.gettext("[%(urgency)s] %(category)s @ %(address)s | check in by %(check_in_by)s, on site by "
+                     "%(arrival_by)s, complete by %(completion_by)s | call-out %(callout)s (%(role)s, whistle "
+                     "%(whistle)s, round %(round)s)") % {
+        "urgency": n.urgency(c.urgency), "category": c.category_name_zh if category == c.category else category,
+        "address": c.place.address, "check_in_by": t.time(d.check_in_by), "arrival_by": t.time(d.arrival_by),
+        "completion_by": t.time(d.completion_by), "callout": c.callout_id, "role": label(t.lang, "role", c.role),
+        "whistle": c.whistle_id, "round": c.round}
