@@ -15,6 +15,7 @@ from services.common.db import is_postgres
 from services.common.events import (CloseWhistle, Event, FollowUp, RaiseWhistle, SendBack, WhistleLinked,
                                     WhistleOutcome, WhistleRaised, iso)
 from services.common.geo import bounding_box
+from services.common.i18n import DEFAULT_LANGUAGE
 from services.common.reference import ReferenceData
 from services.common.sql import update_by_key
 from services.common.uow import UnitOfWork
@@ -22,11 +23,13 @@ from services.whistle import domain
 from services.whistle.domain import (NOT_OPEN, Candidate, InvalidWhistle, NoSuchWhistle, TimelineEntry,
                                      WhistleState, check_against_reference, duplicate_of)
 from services.whistle.orm import timeline, whistles
+from services.whistle.timeline import render_timeline
 
 
 def _line(whistle_id: str, entry: TimelineEntry, event_id: str | None = None) -> dict:
     return {"whistle_id": whistle_id, "at": entry.at, "kind": entry.kind, "actor": entry.actor,
-            "summary": entry.summary, "detail": entry.detail, "event_id": event_id}
+            "summary": entry.summary, "detail": entry.detail, "event_id": event_id, "message": entry.message,
+            "params": entry.params}
 
 
 def _add_line(conn: Connection, whistle_id: str, entry: TimelineEntry, event_id: str | None = None) -> None:
@@ -86,27 +89,15 @@ def _store_new(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle)
     if linked_to is None:
         raised = WhistleRaised(whistle_id=whistle_id, raised_at=now, occurred_at=now,
                                **command.model_dump(exclude={"schema_version"}))
-        _add_line(conn, whistle_id, TimelineEntry(
-            now, raised.event_type, command.reported_by,
-            f"{command.street_code} raised a {command.urgency} whistle: {command.category}",
-            {"source": command.source, "request_id": command.request_id}), raised.event_id)
+        _add_line(conn, whistle_id, domain.raised_line(raised, reference), raised.event_id)
         uow.emit(raised)
     else:
         # no WhistleRaised: dispatch must not call the departments a second time
         linked = WhistleLinked(whistle_id=whistle_id, linked_to=linked_to, street_code=command.street_code,
                                category=command.category, distance_m=round(metres, 1), occurred_at=now)
-        detail = {"source": command.source, "request_id": command.request_id, "linked_to": linked_to,
-                  "distance_m": linked.distance_m}
-        _add_line(conn, whistle_id, TimelineEntry(
-            now, linked.event_type, command.reported_by,
-            f"{command.street_code} reported a {command.category} {linked.distance_m:.0f} m from open whistle "
-            f"{linked_to}, and joined it", detail), linked.event_id)
-        _add_line(conn, linked_to, TimelineEntry(
-            now, "whistle.report_joined", command.reported_by,
-            f"a second report joined: {command.description} ({command.reported_by}, {command.street_code}, "
-            f"{linked.distance_m:.0f} m away)",
-            {"whistle_id": whistle_id, "source": command.source, "address": command.place.address,
-             "distance_m": linked.distance_m}))
+        own, joined = domain.linked_lines(command, linked, now, reference)
+        _add_line(conn, whistle_id, own, linked.event_id)
+        _add_line(conn, linked_to, joined)
         uow.emit(linked)
     outcome = WhistleOutcome(request_id=command.request_id, street_code=command.street_code, outcome="raised",
                              whistle_id=whistle_id, linked_to=linked_to, occurred_at=now)
@@ -140,7 +131,7 @@ def _save(conn: Connection, state: WhistleState, now: datetime, **more) -> None:
         completed=list(state.completed), updated_at=now, **more))
 
 
-def record_progress(uow: UnitOfWork, events: list[Event]) -> None:
+def record_progress(uow: UnitOfWork, reference: ReferenceData, events: list[Event]) -> None:
     """Moves each whistle's status for dispatch and roster events, a timeline line per event.
 
     One read and one write per whistle, however many of its events the batch holds; rows are
@@ -154,7 +145,7 @@ def record_progress(uow: UnitOfWork, events: list[Event]) -> None:
     for event in events:
         if event.whistle_id not in states:
             raise NoSuchWhistle.one("whistle_id", f"no whistle {event.whistle_id} for {event.event_type}")
-        states[event.whistle_id], entries = domain.apply_progress(states[event.whistle_id], event)
+        states[event.whistle_id], entries = domain.apply_progress(states[event.whistle_id], event, reference)
         # the event's id marks its first line (a second write of it would break the unique key)
         lines += [_line(event.whistle_id, entry, event.event_id if n == 0 else f"{event.event_id}:{n}")
                   for n, entry in enumerate(entries)]
@@ -171,11 +162,11 @@ def _locked_state(conn: Connection, whistle_id: str) -> WhistleState:
     return _state(row)
 
 
-def close_whistle(uow: UnitOfWork, command: CloseWhistle) -> WhistleState:
+def close_whistle(uow: UnitOfWork, reference: ReferenceData, command: CloseWhistle) -> WhistleState:
     """销号, storing its evidence; the last follow-up belongs to the last closure, so it is cleared."""
     conn, now = uow.conn, uow.now
     state = _locked_state(conn, command.whistle_id)
-    state, closed, entry = domain.close(state, command, now)
+    state, closed, entry = domain.close(state, command, now, reference)
     _add_line(conn, state.whistle_id, entry, closed.event_id)
     uow.emit(closed)
     _save(conn, state, now, follow_up=None,
@@ -187,17 +178,17 @@ def close_whistle(uow: UnitOfWork, command: CloseWhistle) -> WhistleState:
 def send_back(uow: UnitOfWork, reference: ReferenceData, command: SendBack) -> WhistleState:
     conn, now = uow.conn, uow.now
     state = _locked_state(conn, command.whistle_id)
-    state, sent, entry = domain.send_back(state, command, reference.department_codes, now)
+    state, sent, entry = domain.send_back(state, command, reference.department_codes, now, reference)
     _add_line(conn, state.whistle_id, entry, sent.event_id)
     uow.emit(sent)
     _save(conn, state, now)
     return state
 
 
-def record_follow_up(uow: UnitOfWork, command: FollowUp) -> WhistleState:
+def record_follow_up(uow: UnitOfWork, reference: ReferenceData, command: FollowUp) -> WhistleState:
     conn, now = uow.conn, uow.now
     state = _locked_state(conn, command.whistle_id)
-    state, events, entries = domain.follow_up(state, command, now)
+    state, events, entries = domain.follow_up(state, command, now, reference)
     for event, entry in zip(events, entries):
         _add_line(conn, state.whistle_id, entry, event.event_id)
         uow.emit(event)
@@ -225,11 +216,25 @@ def get_whistle(conn: Connection, whistle_id: str) -> dict | None:
     return _whistle_dict(conn, row) if row else None
 
 
-def get_timeline(conn: Connection, whistle_id: str) -> list[dict] | None:
-    """Every line of a whistle's timeline, by time and then by the order they were written."""
+def list_whistles(conn: Connection, street_code: str | None, status: str | None, limit: int) -> list[dict]:
+    """A street's (or every street's) whistles, newest first, at most `limit`."""
+    query = select(whistles)
+    if street_code is not None:
+        query = query.where(whistles.c.street_code == street_code)
+    if status is not None:
+        query = query.where(whistles.c.status == status)
+    rows = conn.execute(query.order_by(whistles.c.raised_at.desc(), whistles.c.id).limit(limit)).all()
+    return [_whistle_dict(conn, row) for row in rows]
+
+
+def get_timeline(conn: Connection, whistle_id: str, reference: ReferenceData | None = None,
+                 lang: str = DEFAULT_LANGUAGE) -> list[dict] | None:
+    """Every line of a whistle's timeline, by time and then by the order they were written, its summary
+    in `lang` (rendered from the line's message key and parameters; as stored for older lines)."""
     if conn.execute(select(whistles.c.id).where(whistles.c.id == whistle_id)).first() is None:
         return None
     rows = conn.execute(select(timeline).where(timeline.c.whistle_id == whistle_id)
-                           .order_by(timeline.c.at, timeline.c.id)).all()
-    return [{"at": iso(r.at), "kind": r.kind, "actor": r.actor, "summary": r.summary, "detail": r.detail}
-            for r in rows]
+                        .order_by(timeline.c.at, timeline.c.id)).all()
+    summaries = render_timeline([r._mapping for r in rows], lang, reference)
+    return [{"at": iso(r.at), "kind": r.kind, "actor": r.actor, "summary": summary, "detail": r.detail}
+            for r, summary in zip(rows, summaries)]

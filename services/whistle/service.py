@@ -7,17 +7,19 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.consumer import consume
 from services.common.errors import REFUSALS
+from services.common.i18n import accept_language, choose_language
 from services.common.events import (DISPATCH_PROGRESS, EVENTS, WHISTLES, CloseWhistle,
-                                    ContractError, FollowUp, RaiseWhistle, SendBack, TeamAssembled,
+                                    ContractError, FieldError, FollowUp, RaiseWhistle, SendBack, TeamAssembled,
                                     WhistleOutcome, parse)
 from services.common.reference import load_reference
 from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api, read_json
 from services.whistle import handlers
-from services.whistle.domain import (InvalidRequest, InvalidWhistle, WhistleState, rejected_outcome,
+from services.whistle.domain import (STATUSES, InvalidRequest, InvalidWhistle, WhistleState, rejected_outcome,
                                      verify_sender)
 from services.whistle.orm import metadata, platform
 
+LIST_LIMIT = 200
 PROGRESS = (*DISPATCH_PROGRESS, TeamAssembled)
 # exact keys, not `events.#`: an event type added later must not reach this queue and be dead-lettered
 PROGRESS_BINDINGS = tuple((EVENTS, cls.event_type) for cls in PROGRESS)
@@ -40,6 +42,11 @@ def street_command(model, request, whistle_id: str | None = None):
         return parse(model, request)
     except ContractError as exc:
         raise InvalidRequest(exc.errors) from None
+
+
+def request_language(request) -> str:
+    """The language an HTTP request asks for: ?lang=, then Accept-Language, then zh-CN."""
+    return choose_language(request.args.get("lang"), accept_language(request.headers.get("Accept-Language")))
 
 
 class JsonObject:
@@ -67,22 +74,27 @@ class WhistleService(OpsEndpoints):
 
     def _act(self, use_case, command) -> dict:
         with self.store.unit_of_work() as uow:
-            return state_body(use_case(uow, command))
+            return state_body(use_case(uow, self.reference, command))
 
     def _close(self, command: CloseWhistle) -> dict:
         return self._act(handlers.close_whistle, command)
 
     def _send_back(self, command: SendBack) -> dict:
-        return self._act(lambda uow, c: handlers.send_back(uow, self.reference, c), command)
+        return self._act(handlers.send_back, command)
 
     def _follow_up(self, command: FollowUp) -> dict:
         return self._act(handlers.record_follow_up, command)
 
-    def _whistle(self, whistle_id: str, with_timeline: bool = False) -> dict | None:
+    def _timeline(self, whistle_id: str, lang: str) -> list[dict] | None:
+        with self.store.unit_of_work() as uow:
+            return handlers.get_timeline(uow.conn, whistle_id, self.reference, lang)
+
+    def _whistle(self, whistle_id: str, lang: str | None = None) -> dict | None:
+        """The whistle; with its timeline in `lang` when a language is asked for."""
         with self.store.unit_of_work() as uow:
             whistle = handlers.get_whistle(uow.conn, whistle_id)
-            if whistle is not None and with_timeline:
-                whistle["timeline"] = handlers.get_timeline(uow.conn, whistle_id)
+            if whistle is not None and lang is not None:
+                whistle["timeline"] = handlers.get_timeline(uow.conn, whistle_id, self.reference, lang)
             return whistle
 
     # ------------------------------------------------------------------ RPC
@@ -111,8 +123,9 @@ class WhistleService(OpsEndpoints):
         return self._follow_up(street_command(FollowUp, request))
 
     @rpc
-    def get_whistle(self, whistle_id: str) -> dict | None:
-        return self._whistle(whistle_id, with_timeline=True)
+    def get_whistle(self, whistle_id: str, lang: str | None = None) -> dict | None:
+        """The whistle with its timeline (zh-CN unless `lang` names another supported language)."""
+        return self._whistle(whistle_id, choose_language(lang))
 
     # ------------------------------------------------------------------ the bus
     @consume("whistle.raise_requests", [(WHISTLES, "raise.*")], RaiseWhistle,
@@ -122,7 +135,7 @@ class WhistleService(OpsEndpoints):
 
     @consume("whistle.progress", PROGRESS_BINDINGS, PROGRESS, batch=True)
     def on_progress(self, uow, events):
-        handlers.record_progress(uow, events)
+        handlers.record_progress(uow, self.reference, events)
 
     # ------------------------------------------------------------------ HTTP
     @http("POST", "/api/v1/whistles")
@@ -146,6 +159,24 @@ class WhistleService(OpsEndpoints):
     def http_follow_up(self, request, whistle_id):
         return 200, self._follow_up(street_command(FollowUp, read_json(request, JsonObject), whistle_id))
 
+    @http("GET", "/api/v1/whistles")
+    @json_api
+    def http_list_whistles(self, request):
+        """?street=<code>&status=<status>&limit=<n ≤ 200>: whistles newest first."""
+        street, status = request.args.get("street"), request.args.get("status")
+        errors = []
+        if street is not None and self.reference.street(street) is None:
+            errors.append(FieldError(field="street", message=f"unknown street {street!r}"))
+        if status is not None and status not in STATUSES:
+            errors.append(FieldError(field="status", message=f"unknown status {status!r}; one of {', '.join(STATUSES)}"))
+        limit = request.args.get("limit", "50")
+        if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT:
+            errors.append(FieldError(field="limit", message=f"limit must be a whole number from 1 to {LIST_LIMIT}"))
+        if errors:
+            raise InvalidRequest(errors)
+        with self.store.unit_of_work() as uow:
+            return 200, {"whistles": handlers.list_whistles(uow.conn, street, status, int(limit))}
+
     @http("GET", "/api/v1/whistles/<string:whistle_id>")
     @json_api
     def http_get_whistle(self, request, whistle_id):
@@ -157,8 +188,8 @@ class WhistleService(OpsEndpoints):
     @http("GET", "/api/v1/whistles/<string:whistle_id>/timeline")
     @json_api
     def http_get_timeline(self, request, whistle_id):
-        with self.store.unit_of_work() as uow:
-            entries = handlers.get_timeline(uow.conn, whistle_id)
+        """?lang= or Accept-Language chooses the summaries' language (zh-CN by default)."""
+        entries = self._timeline(whistle_id, request_language(request))
         if entries is None:
             raise HttpError(404, f"no whistle {whistle_id}")
         return 200, {"whistle_id": whistle_id, "timeline": entries}

@@ -101,8 +101,6 @@ def test_show_prints_the_whistle_its_callouts_and_timeline_in_chinese(stack):
     assert [e["kind"] for e in scripted["timeline"]][:1] == ["whistle.raised"]
 
 
-@pytest.mark.xfail(strict=True, reason="the whistle service does not render the timeline per ?lang= yet: the "
-                                       "lead wires render_timeline (services/whistle/timeline.py) into its reads")
 def test_the_timeline_reads_in_english_when_asked(stack):
     whistle_id = raised(stack)
     wait_for(lambda: callouts(stack, whistle_id), what="the call-out")
@@ -111,8 +109,6 @@ def test_the_timeline_reads_in_english_when_asked(stack):
     assert "raised a whistle: Food safety" in english.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="the whistle service has no list endpoint yet: the lead adds "
-                                       "GET /api/v1/whistles?street=&status= answering {\"whistles\": [...]}")
 def test_a_street_lists_its_whistles(stack):
     whistle_id = raised(stack)
     listed = cli(stack, "street", "list", "--street", "daxigou")

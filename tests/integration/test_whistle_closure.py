@@ -248,7 +248,7 @@ def test_a_second_report_close_by_joins_the_open_whistle(stack, bus):
     assert (stored["status"], stored["linked_to"]) == ("linked", first)
     assert whistle_of(stack, first)["linked"] == [outcome["whistle_id"], third.json()["whistle_id"]]
     joined = [e for e in timeline_of(stack, first) if e["kind"] == "whistle.report_joined"]
-    assert "a second report joined: 人和街口又有人倒垃圾" in joined[0]["summary"]
+    assert "又一条上报并入：人和街口又有人倒垃圾" in joined[0]["summary"]
     assert joined[0]["detail"]["whistle_id"] == outcome["whistle_id"]
 
     with ClusterRpcProxy(stack.rpc_config()) as rpc:
