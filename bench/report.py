@@ -182,6 +182,8 @@ def _comparison(results: dict) -> list[str]:
                    lambda r: _flow(r)["bus"]["per_whistle"] if r["steps"] else None))
     out.append(row("largest peak RSS of one process (MB)",
                    lambda r: _n(_peak(r)), _peak))
+    out.append(row("backlog when the load stopped (messages + outbox rows) → drained in (highest rate)",
+                   lambda r: f"{_backlog(_flow(r))} → {_drained(_flow(r))}" if r["steps"] else "–"))
     out.append(row("left behind after the drain (highest rate)",
                    lambda r: _left(_flow(r)) if r["steps"] else "–"))
     out += ["", "Ratios are real ÷ naive: how many times the naive figure the real pipeline needs (CPU, "
@@ -199,6 +201,19 @@ def _peak(rnd: dict) -> float | None:
     if rnd.get("ramp"):
         peaks += [m["peak_mb"] for m in rnd["ramp"].get("memory", {}).values()]
     return max(peaks) if peaks else None
+
+
+def _backlog(step: dict) -> str:
+    b = step["backlog_end"]
+    return f"{b['queued'] + b['department_queued'] + sum(b['outbox_unsent'].values())}"
+
+
+def _drained(step: dict) -> str:
+    """How long the drain took: until every whistle was done, then until queues and outboxes were empty."""
+    done = step.get("done_drain_s")
+    if done is None or abs(done - step["drain_s"]) < 0.05:
+        return f"{step['drain_s']:.1f} s"
+    return f"{step['drain_s']:.1f} s (all done after {done:.1f} s)"
 
 
 def _left(step: dict) -> str:
@@ -284,7 +299,7 @@ def _round(rnd: dict, ceiling: dict | None, cpus: int) -> list[str]:
             lag = ", ".join(f"{svc} {fmt_ms(v['p50'])} / {fmt_ms(v['p99'])}"
                             for svc, v in s.get("outbox_lag", {}).items())
             out.append(f"| {s['rate']:g} | {queues} | {outbox} | {b['department_queued']} | "
-                       f"{s['drain_s']:.1f} s | {_left(s)} | {fmt_summary(s['outcome_latency'])} | {lag or '–'} |")
+                       f"{_drained(s)} | {_left(s)} | {fmt_summary(s['outcome_latency'])} | {lag or '–'} |")
         flow = _flow(rnd)
         out += ["", f"### {name}: messages published per whistle (at {flow['rate']:g}/s, in the window)", "",
                 "| message | published | per raised whistle |", "|---|---:|---:|"]

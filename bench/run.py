@@ -262,6 +262,20 @@ class Session:
         self.collector.pump_until(lambda: self.collector.completed(step) >= sent_of(), timeout, poll=0.25)
         return time.time() - t
 
+    def _settle(self, timeout: float) -> float:
+        """Waits (bounded) until nothing is ready in the pipeline's queues and no outbox row is unsent:
+        the work a whistle causes after it is done (joint team, metrics...); returns seconds waited."""
+        t = time.time()
+        deadline = t + timeout
+        while True:
+            b = self.backlog()
+            if not (b["queued"] or b["department_queued"] or sum(b["outbox_unsent"].values())):
+                break
+            if time.time() >= deadline:
+                break
+            self.collector.pump(min(deadline, time.time() + 0.5))
+        return time.time() - t
+
     def warmup(self) -> dict | None:
         """A few seconds at a low rate; returns the CPU each process spent per whistle meanwhile."""
         if self.opts.warmup_seconds <= 0:
@@ -275,9 +289,11 @@ class Session:
         self.collector.pump_until(lambda: name in self.collector.summaries, self.opts.warmup_seconds + 30)
         sent = self.collector.summaries.get(name, {}).get("sent", 0)
         waited = self._drain("warmup", lambda: sent, 60)
+        settled = self._settle(30)
         cpu = window.stop()
         done = self.collector.completed("warmup")
-        self.log(f"  warm-up: {done}/{sent} whistles done ({waited:.1f}s after the last)")
+        self.log(f"  warm-up: {done}/{sent} whistles done {waited:.1f}s after the last, "
+                 f"queues and outboxes empty {settled:.1f}s later")
         if not done:
             return None
         wall = cpu.pop("_wall")
@@ -330,9 +346,11 @@ class Session:
         pacer = c.summaries.get(name, {})
         sent = pacer.get("sent", 0)
         drained = self._drain(step, lambda: sent, self.opts.drain_timeout)
+        settled = self._settle(max(0.0, self.opts.drain_timeout - drained))
         c.pump(time.time() + 0.5)       # the last batches of records
         after = self.backlog(since=t0, until=t1)
-        result = self._step_result(step, rate, duration, t0, t1, pacer, cpu, at_end, after, drained)
+        result = self._step_result(step, rate, duration, t0, t1, pacer, cpu, at_end, after, drained + settled)
+        result["done_drain_s"] = drained
         if spy:
             result["profile"] = self._finish_profile(*spy)
         return result
