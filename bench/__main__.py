@@ -127,15 +127,18 @@ def answers(host: str, port: int) -> bool:
         return False
 
 
+REPLICAS_NEED_POSTGRES = ("--replicas above 1 needs PostgreSQL (--db postgres, or --db both with a "
+                          "server answering): replicas of a service share its database, and a SQLite "
+                          "file takes one writer at a time, so the replicas would queue for its lock "
+                          "instead of adding throughput")
+
+
 def check_replicas(args, rounds, log) -> None:
     """Replicas share one database per service: that is PostgreSQL's job, not a SQLite file's."""
     if max(args.replicas) == 1 or "real" not in args.pipelines:
         return
     if not any(label == "postgres" for label, _ in rounds):
-        raise SystemExit("--replicas above 1 needs PostgreSQL (--db postgres, or --db both with a "
-                         "server answering): replicas of a service share its database, and a SQLite "
-                         "file takes one writer at a time, so the replicas would queue for its lock "
-                         "instead of adding throughput")
+        raise SystemExit(REPLICAS_NEED_POSTGRES)
     if any(label == "sqlite" for label, _ in rounds):
         log(f"[sqlite] the real services run with 1 process each; --replicas "
             f"{','.join(map(str, args.replicas))} applies to the PostgreSQL round")
@@ -177,6 +180,8 @@ def commit() -> str:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.db == "sqlite" and max(args.replicas) > 1 and "real" in args.pipelines:
+        raise SystemExit(REPLICAS_NEED_POSTGRES)
 
     def log(text: str) -> None:
         print(text, flush=True)
