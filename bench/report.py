@@ -156,9 +156,7 @@ def _comparison(results: dict) -> list[str]:
            "pipeline and *all 3 department rows written* for the naive one.", "",
            "| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     if any(r and r.get("ramp") for _, *rs in columns for r in rs):
-        out.append(row("knee, open-loop ramp (whistles/s offered)",
-                       lambda r: "–" if not r.get("ramp") else
-                       (f"{knee(r):g}" if knee(r) is not None else "below the first step"), knee))
+        out.append(row("knee, open-loop ramp (whistles/s offered)", _knee, knee))
     out.append(row("CPU per whistle: services + broker" + (" (+ postgres)" if any(c[0] == "postgres" for c in columns) else ""),
                    lambda r: ms(cost(r)), cost))
     out.append(row("CPU per whistle: the pipeline's own processes",
@@ -190,6 +188,13 @@ def _comparison(results: dict) -> list[str]:
             "latency, messages) or reaches (knee, whistles/s). CPU per whistle comes from the warm-ups at "
             "10/s (see each round's CPU table).", ""]
     return out
+
+
+def _knee(rnd: dict) -> str:
+    ramp = rnd.get("ramp")
+    if not ramp:
+        return "–"
+    return f"{ramp['knee']:g}" if ramp["knee"] is not None else "below the first step"
 
 
 def _flow(rnd: dict) -> dict:
@@ -233,10 +238,9 @@ def _replicas(results: dict) -> list[str]:
         if not one:
             continue
         factor = replica_factor(one, rnd)
-        knee_one, knee_more = (one.get("ramp") or {}).get("knee"), (rnd.get("ramp") or {}).get("knee")
         if one.get("ramp") and rnd.get("ramp"):
             rows.append(f"| {rnd['db']} | {replicas_of(rnd)} vs 1 | knee (open-loop ramp) | "
-                        f"{_n(knee_one)} | {_n(knee_more)} | {_x(factor['knee'])} |")
+                        f"{_knee(one)} | {_knee(rnd)} | {_x(factor['knee'])} |")
         for rate, f in factor["rates"].items():
             base, more = step_at(one["steps"], rate), step_at(rnd["steps"], rate)
             rows.append(f"| {rnd['db']} | {replicas_of(rnd)} vs 1 | whistles/s done at {rate:g}/s offered | "
@@ -316,8 +320,7 @@ def _round(rnd: dict, ceiling: dict | None, cpus: int) -> list[str]:
     if ramp:
         out += [f"## {name}: open-loop ramp (+{ramp['segments'][1]['rate'] - ramp['segments'][0]['rate']:g}/s "
                 f"every {ramp['interval']:g} s)" if len(ramp["segments"]) > 1 else f"## {name}: open-loop ramp", "",
-                f"Knee: **{ramp['knee'] if ramp['knee'] is not None else 'below the first step'}"
-                f"{' whistles/s' if ramp['knee'] is not None else ''}** offered — stopped because "
+                f"Knee: **{_knee(rnd)}{' whistles/s' if ramp['knee'] is not None else ''}** offered — stopped because "
                 f"{ramp['stopped']}. Best completion rate seen: {ramp['max_whistles_per_s']:.1f} whistles/s.", "",
                 f"| offered/s | sent | whistles/s done | raise→call-out (ms) | raise→done: {done} (ms) | "
                 "outstanding at check |", "|---:|---:|---:|---|---|---:|"]
