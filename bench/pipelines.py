@@ -12,8 +12,8 @@ from __future__ import annotations
 import pika
 
 from bench.naive.stack import NaiveStack
-from bench.stack import (SERVICES, BenchStack, consumer_queues, outbox_counts, queue_depths,
-                         service_queue_names, utc)
+from bench.stack import (SERVICES, BenchStack, consumer_queues, dead_letter_reasons, outbox_counts,
+                         queue_depths, service_queue_names, utc)
 from bench.stats import summary_ms
 
 NAIVE_DEPARTMENTS = 3
@@ -103,6 +103,9 @@ class RealPipeline:
             "outbox_lag": {s: summary_ms(o["lag"]) for s, o in outboxes.items() if o is not None and o["lag"]},
         }
 
+    def dead_letters(self) -> list[dict]:
+        return dead_letter_reasons(self.amqp_uri, f"{self.stack.namespace}deadletters")
+
     def published(self, after: dict, records: list, raises_in_window: int, t0: float, t1: float) -> dict:
         """Messages published inside the window, by type: the bench's commands and every outbox row sent."""
         by_type: dict[str, int] = {}
@@ -161,6 +164,9 @@ class NaivePipeline:
                 "queued": sum(n or 0 for n in queues.values()),
                 "department_queued": 0, "deadletters": None,
                 "outbox_unsent": {}, "outbox_sent": {}, "outbox_lag": {}}
+
+    def dead_letters(self) -> list[dict]:
+        return []           # the naive pipeline has none
 
     def published(self, after: dict, records: list, raises_in_window: int, t0: float, t1: float) -> dict:
         """The bench's raises and the dispatcher's call-outs (counted when delivered) inside the window."""

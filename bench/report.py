@@ -304,6 +304,10 @@ def _round(rnd: dict, ceiling: dict | None, cpus: int) -> list[str]:
                             for svc, v in s.get("outbox_lag", {}).items())
             out.append(f"| {s['rate']:g} | {queues} | {outbox} | {b['department_queued']} | "
                        f"{_drained(s)} | {_left(s)} | {fmt_summary(s['outcome_latency'])} | {lag or '–'} |")
+        letters = [(s["rate"], d) for s in rnd["steps"] for d in s.get("dead_letters", [])]
+        if letters:
+            out += ["", "Dead letters (the first of each rate, read back without taking them):", ""]
+            out += [f"- {rate:g}/s: `{d['consumer']}` on `{d['routing_key']}`: {d['reason']}" for rate, d in letters]
         flow = _flow(rnd)
         out += ["", f"### {name}: messages published per whistle (at {flow['rate']:g}/s, in the window)", "",
                 "| message | published | per raised whistle |", "|---|---:|---:|"]

@@ -351,6 +351,8 @@ class Session:
         after = self.backlog(since=t0, until=t1)
         result = self._step_result(step, rate, duration, t0, t1, pacer, cpu, at_end, after, drained + settled)
         result["done_drain_s"] = drained
+        if after.get("deadletters"):
+            result["dead_letters"] = self.pipeline.dead_letters()
         if spy:
             result["profile"] = self._finish_profile(*spy)
         return result

@@ -132,6 +132,27 @@ def queue_depths(amqp_uri: str, queues: list[str]) -> dict[str, int | None]:
     return depths
 
 
+def dead_letter_reasons(amqp_uri: str, queue: str, limit: int = 10) -> list[dict]:
+    """The first `limit` dead letters' consumer and reason headers, read without taking them (none is acked)."""
+    letters = []
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    try:
+        channel = connection.channel()
+        for _ in range(limit):
+            method, props, _body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                break
+            headers = props.headers or {}
+            letters.append({"consumer": str(headers.get("x-dead-consumer", "?")),
+                            "routing_key": str(headers.get("x-original-routing-key", method.routing_key)),
+                            "reason": str(headers.get("x-dead-reason", "(no x-dead-reason header)"))[:300]})
+    except pika.exceptions.ChannelClosedByBroker:      # no such queue
+        pass
+    finally:
+        connection.close()      # every letter fetched goes back to the queue
+    return letters
+
+
 def service_queue_names(namespace: str, queues: list[str]) -> list[str]:
     return [f"{namespace}{q}" for q in queues]
 

@@ -110,3 +110,11 @@ def test_results_from_before_the_naive_pipeline_still_read_as_real_rounds():
     assert "## sqlite · real: fixed offered rates" in md
     assert report.diff(results([old]), results([rnd("sqlite", "real", [step(50, 31.0, 90.0, 70.0, REAL)])]))[1] \
         .startswith("  sqlite · real 50/s: done 30.0 -> 31.0/s")
+
+
+def test_dead_letters_found_after_the_drain_are_named_with_their_reason():
+    leaky = step(30, 30.0, 50.0, 14.0, REAL, left={"dead letters": 1})
+    leaky["dead_letters"] = [{"consumer": "dispatch.on_whistle_raised", "routing_key": "whistle.raised",
+                              "reason": "IntegrityError: duplicate key"}]
+    md = report.markdown(results([rnd("postgres", "real", [leaky], replicas=2)]))
+    assert "- 30/s: `dispatch.on_whistle_raised` on `whistle.raised`: IntegrityError: duplicate key" in md
