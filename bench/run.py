@@ -16,9 +16,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pika
-
 from urllib.parse import urlsplit
 
 from bench import clients

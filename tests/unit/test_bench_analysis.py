@@ -3,7 +3,6 @@ import math
 
 from bench.analysis import KneeSearch, cpu_per_whistle, left_behind, ratio, replica_factor
 
-
 # ---------------------------------------------------------------------------- the knee
 
 def test_a_ramp_that_keeps_up_has_its_last_rate_as_knee():
