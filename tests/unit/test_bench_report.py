@@ -118,3 +118,14 @@ def test_dead_letters_found_after_the_drain_are_named_with_their_reason():
                               "reason": "IntegrityError: duplicate key"}]
     md = report.markdown(results([rnd("postgres", "real", [leaky], replicas=2)]))
     assert "- 30/s: `dispatch.on_whistle_raised` on `whistle.raised`: IntegrityError: duplicate key" in md
+
+
+def test_with_replica_rounds_only_the_fewest_processes_are_the_baseline():
+    md = report.markdown(results([
+        rnd("postgres", "real", [step(200, 30.0, 700.0, 115.0, REAL)], knee=25, replicas=2),
+        rnd("postgres", "real", [step(200, 36.0, 600.0, 118.0, REAL)], knee=30, replicas=3),
+        rnd("postgres", "naive", [step(200, 150.0, 50.0, 11.5, NAIVE)], knee=150),
+    ]))
+    assert "| measure | postgres real ×2 | postgres naive | postgres real ÷ naive |" in md
+    assert line(md, "| postgres | 3 vs 2 | knee").endswith("| 25 | 30 | 1.20× |")
+    assert "yes (knee 1.20×, 1.20× at 200/s)" in target(md, "postgres")
