@@ -362,8 +362,7 @@ class Session:
         pids = self.pipeline.process_pids()
         probe = CpuWindow({n: [p] for n, p in pids.items()}).start()
         self.collector.pump(t0 + min(3.0, (t1 - t0) / 4))
-        usage = probe.stop()
-        usage.pop("_machine", None)
+        usage = {n: pct for n, pct in probe.stop().items() if not n.startswith("_")}   # not _machine, _wall
         busiest = max(usage, key=usage.get)
         seconds = min(self.opts.profile_seconds, t1 - time.time() - 0.5)
         if seconds < 1:
