@@ -3,6 +3,9 @@
     python -m bench                                  # 50,100,200,400/s, 60 s each, SQLite (+PostgreSQL)
     python -m bench --rates 20,50 --duration 10      # a quick run
     python -m bench --db sqlite --no-ramp            # SQLite only, no ramp
+    python -m bench --pipelines real                 # without the naive reference pipeline
+    python -m bench --db postgres --replicas 1,2     # the real services with 1, then 2 processes each
+    python -m bench --rates 200 --duration 300 --no-ramp   # 200/s sustained for 5 minutes
     python -m bench --postgres 'postgresql+psycopg2://postgres@127.0.0.1:5432/bench_{service}'
 
 See bench/README.md for what every column means.
@@ -47,8 +50,20 @@ def rates(text: str) -> list[float]:
 def counts(text: str) -> tuple[int, ...]:
     values = tuple(int(v) for v in text.split(",") if v.strip())
     if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError("publisher counts are positive integers: 1,2,4")
+        raise argparse.ArgumentTypeError("counts are positive integers, comma-separated: 1,2,4")
     return values
+
+
+PIPELINES = ("real", "naive")
+
+
+def pipelines(text: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in values if v not in PIPELINES]
+    if not values or unknown:
+        raise argparse.ArgumentTypeError(f"pipelines are {' and/or '.join(PIPELINES)}, comma-separated "
+                                         f"(not {', '.join(unknown) or 'nothing'})")
+    return tuple(p for p in PIPELINES if p in values)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -78,6 +93,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--publishers", type=counts, default=None,
                    help="parallel publisher counts for the ceiling (default 1,<cpus>,<2*cpus>)")
     p.add_argument("--dept-procs", type=int, default=1, help="processes simulating departments (default 1)")
+    p.add_argument("--pipelines", type=pipelines, default=PIPELINES,
+                   help="which pipelines to run: real (the four services), naive (the reference "
+                        "pipeline in bench/naive), or both (default real,naive)")
+    p.add_argument("--replicas", type=lambda text: tuple(sorted(set(counts(text)))), default=(1,),
+                   help="processes of each real service, competing for the same queues and databases; "
+                        "several counts (1,2) run the real pipeline once per count and report the "
+                        "throughput factor. Above 1 only on PostgreSQL (default 1)")
     p.add_argument("--profile", type=float, default=10, metavar="SECONDS",
                    help="py-spy the busiest service for this long during the last rate of the first "
                         "database round, when py-spy is installed (default 10; 0: never)")
@@ -103,6 +125,23 @@ def answers(host: str, port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+REPLICAS_NEED_POSTGRES = ("--replicas above 1 needs PostgreSQL (--db postgres, or --db both with a "
+                          "server answering): replicas of a service share its database, and a SQLite "
+                          "file takes one writer at a time, so the replicas would queue for its lock "
+                          "instead of adding throughput")
+
+
+def check_replicas(args, rounds, log) -> None:
+    """Replicas share one database per service: that is PostgreSQL's job, not a SQLite file's."""
+    if max(args.replicas) == 1 or "real" not in args.pipelines:
+        return
+    if not any(label == "postgres" for label, _ in rounds):
+        raise SystemExit(REPLICAS_NEED_POSTGRES)
+    if any(label == "sqlite" for label, _ in rounds):
+        log(f"[sqlite] the real services run with 1 process each; --replicas "
+            f"{','.join(map(str, args.replicas))} applies to the PostgreSQL round")
 
 
 def db_rounds(args, log) -> list[tuple[str, str | None]]:
@@ -141,6 +180,8 @@ def commit() -> str:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.db == "sqlite" and max(args.replicas) > 1 and "real" in args.pipelines:
+        raise SystemExit(REPLICAS_NEED_POSTGRES)
 
     def log(text: str) -> None:
         print(text, flush=True)
@@ -176,11 +217,13 @@ def measure(args, amqp: str, tmp_root: Path, log, private_broker: bool) -> int:
     cpus = os.cpu_count() or 1
     load = workload()
     rounds = db_rounds(args, log)
+    check_replicas(args, rounds, log)
     opts = Options(amqp_uri=amqp, rates=args.rates, duration=args.duration,
                    drain_timeout=args.drain_timeout if args.drain_timeout is not None else max(30.0, args.duration),
                    warmup_seconds=args.warmup, ramp=args.ramp, ramp_start=args.ramp_start,
                    ramp_step=args.ramp_step, ramp_interval=args.ramp_interval, ramp_max=args.ramp_max,
                    dept_procs=max(1, args.dept_procs), profile_seconds=args.profile,
+                   pipelines=args.pipelines, replicas=args.replicas,
                    keep_tmp=args.keep_tmp, log=log)
     results = {"meta": {
         "started": datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "commit": commit(),
@@ -188,6 +231,7 @@ def measure(args, amqp: str, tmp_root: Path, log, private_broker: bool) -> int:
         "amqp": f"{parts.hostname}:{parts.port or 5672}" + (" (a private node)" if private_broker else ""),
         "python": platform.python_version(),
         "rates": args.rates, "duration": args.duration, "categories": load.categories,
+        "pipelines": list(args.pipelines), "replicas": list(args.replicas), "ramp": args.ramp,
         "fanout": load.mean_fanout(), "departments": load.departments, "argv": sys.argv[1:]},
         "rounds": [], "notes": []}
     started = time.time()
@@ -203,9 +247,9 @@ def measure(args, amqp: str, tmp_root: Path, log, private_broker: bool) -> int:
     ok = False
     try:
         for i, (label, template) in enumerate(rounds):
-            into = {"db": label, "steps": [], "ramp": None}
-            results["rounds"].append(into)      # filled as it goes: an interrupted run keeps its steps
-            run_round(opts, load, label, template, tmp_root, profile=i == 0 and args.profile > 0, into=into)
+            # filled as it goes: an interrupted run keeps its steps
+            run_round(opts, load, label, template, tmp_root, profile=i == 0 and args.profile > 0,
+                      into=results["rounds"])
         ok = True
     except KeyboardInterrupt:
         log("interrupted: writing what was measured so far")

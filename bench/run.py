@@ -1,8 +1,10 @@
 """The benchmark's course: per database backend, a fresh stack for each offered rate, then a ramp.
 
-A *session* is one stack (four service processes in a fresh bus namespace with fresh databases) with
-its simulated departments and observer. Each fixed rate gets a session of its own, so peak RSS,
-database size and any backlog belong to that rate alone.
+A *session* is one pipeline's stack (the four services in a fresh bus namespace with fresh
+databases, or the naive reference pipeline in a namespace of its own) with the helper processes
+that watch it. Each fixed rate gets a session of its own per pipeline, so peak RSS, database size
+and any backlog belong to that rate alone; the pipelines take turns rate by rate, so both see the
+same machine at nearly the same time.
 """
 from __future__ import annotations
 
@@ -14,16 +16,14 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pika
+from urllib.parse import urlsplit
 
 from bench import clients
 from bench import profile as profiler
-from urllib.parse import urlsplit
-
+from bench.analysis import KneeSearch, left_behind
+from bench.naive.observer import run_observer
+from bench.pipelines import NaivePipeline, RealPipeline
 from bench.procstat import CpuWindow, memory_kb, pid_listening, pids_named
-from bench.stack import (SERVICES, BenchStack, consumer_queues, outbox_counts, queue_depths,
-                         service_queue_names, utc)
 from bench.stats import summary_ms
 from services.common.reference import load_reference
 
@@ -43,9 +43,11 @@ class Options:
     ramp_step: float = 5.0
     ramp_interval: float = 5.0
     ramp_max: float = 1000.0
-    ramp_p99_limit: float = 1.0          # seconds, raise -> all checked in
+    ramp_p99_limit: float = 1.0          # seconds, raise -> done (real: all checked in)
     dept_procs: int = 1
     profile_seconds: float = 0.0         # py-spy the busiest service during the last fixed rate
+    pipelines: tuple[str, ...] = ("real", "naive")
+    replicas: tuple[int, ...] = (1,)     # real pipeline rounds on PostgreSQL: processes per service
     keep_tmp: bool = False
     log: object = print
 
@@ -101,7 +103,7 @@ class Collector:
     seen_callouts: set = field(default_factory=set)
     duplicate_callouts: int = 0
     whistles: dict = field(default_factory=dict)        # whistle_id -> (step, seq, raised_at)
-    done: dict = field(default_factory=dict)            # whistle_id -> all checked in seen at
+    done: dict = field(default_factory=dict)            # whistle_id -> done at (real: all checked in)
     outcomes: dict = field(default_factory=dict)        # request_id -> (whistle_id, outcome, repeated, t)
     ready: dict = field(default_factory=dict)
     summaries: dict = field(default_factory=dict)
@@ -171,22 +173,25 @@ class Collector:
 # ---------------------------------------------------------------------------- one stack
 
 class Session:
-    """A stack with its simulated departments and observer, for one fixed rate or the ramp."""
+    """One pipeline's stack with the helpers that watch it, for one fixed rate or the ramp."""
 
     def __init__(self, opts: Options, load: Workload, db_label: str, db_template: str | None,
-                 tmp_root: Path):
+                 tmp_root: Path, pipeline: str = "real", replicas: int = 1):
         self.opts = opts
         self.load = load
         self.db_label = db_label
         self.db_template = db_template
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"{db_label}-", dir=tmp_root))
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{db_label}-{pipeline}-", dir=tmp_root))
         self.ctx = multiprocessing.get_context("spawn")
         self.out = self.ctx.Queue()
         self.collector = Collector(self.out, opts.log)
         self.stop_helpers = self.ctx.Event()
         self.helpers: dict[str, multiprocessing.Process] = {}
         self.pacers: dict[str, multiprocessing.Process] = {}
-        self.stack: BenchStack | None = None
+        if pipeline == "naive":
+            self.pipeline = NaivePipeline(opts.amqp_uri, load, db_template, self.tmp)
+        else:
+            self.pipeline = RealPipeline(opts.amqp_uri, load, db_template, self.tmp, replicas)
         self.log = opts.log
 
     # ---------------------------------------------------------------- lifecycle
@@ -199,50 +204,25 @@ class Session:
         return self
 
     def _start(self) -> None:
-        self.service_queues = consumer_queues()
-        self.stack = BenchStack(self.tmp).configure(self.db_template)
-        self.stack.amqp_uri = self.opts.amqp_uri
         t = time.time()
-        self.stack.start(*SERVICES)
-        self.log(f"  services up in {time.time() - t:.1f}s (namespace {self.stack.namespace}, "
-                 f"{self.db_label})")
-        ns = self.stack.namespace
-        self.done_queue = f"{ns}bench.all_checked_in"
-        connection = pika.BlockingConnection(pika.URLParameters(self.opts.amqp_uri))
-        try:
-            channel = connection.channel()
-            channel.queue_declare(self.done_queue, durable=False, auto_delete=False)
-            channel.queue_bind(self.done_queue, f"{ns}events", "whistle.all_checked_in")
-        finally:
-            connection.close()
-        # the outside parties' queues the services declared (a missing one is named, not fatal)
-        wanted = [f"{ns}department.{d}.{kind}" for d in self.load.departments for kind in ("callouts", "outcomes")]
-        wanted += [f"{ns}street.{s}.outcomes" for s in self.load.streets]
-        present = {q[len(ns):] for q, n in queue_depths(self.opts.amqp_uri, wanted).items() if n is not None}
-        missing = sorted(q[len(ns):] for q in wanted if q[len(ns):] not in present)
-        if any(q.endswith(".callouts") for q in missing):
-            raise RuntimeError(f"the services did not declare these department queues: {missing}")
-        if missing:
-            self.log(f"  (queues not declared by the services, not read: {', '.join(missing)})")
-        self._spawn("observer", {"done_queue": self.done_queue,
-                                 "queues": [f"street.{s}.outcomes" for s in self.load.streets
-                                            if f"street.{s}.outcomes" in present]})
-        groups = [self.load.departments[i::self.opts.dept_procs] for i in range(self.opts.dept_procs)]
-        for i, departments in enumerate(g for g in groups if g):
-            self._spawn("departments", {
-                "name": f"departments-{i}", "departments": departments, "prefetch": 200,
-                "outcome_queues": [f"department.{d}.outcomes" for d in departments
-                                   if f"department.{d}.outcomes" in present]})
-        names = ["observer"] + [f"departments-{i}" for i, g in enumerate(groups) if g]
+        note = self.pipeline.start()
+        self.log(f"  {self.pipeline.label} pipeline up in {time.time() - t:.1f}s ({note}, {self.db_label})")
+        names = []
+        for kind, params in self.pipeline.helpers(self.opts.dept_procs):
+            self._spawn(kind, params)
+            names.append(params.get("name", kind))
         if not self.collector.pump_until(lambda: all(n in self.collector.ready for n in names), 60):
             raise RuntimeError(f"helpers not ready: {self.collector.errors or names}")
 
     def _spawn(self, kind: str, params: dict, stop=None, max_seconds: float = 3600) -> multiprocessing.Process:
         name = params.get("name", kind)
-        process = self.ctx.Process(
-            target=clients.run_client, name=f"bench-{name}", daemon=True,
-            args=(kind, self.opts.amqp_uri, self.stack.namespace, self.out, stop or self.stop_helpers,
-                  max_seconds, params))
+        stop = stop or self.stop_helpers
+        if kind == "rows":
+            target, args = run_observer, (self.out, stop, max_seconds, params)
+        else:
+            target = clients.run_client
+            args = (kind, self.opts.amqp_uri, self.pipeline.namespace, self.out, stop, max_seconds, params)
+        process = self.ctx.Process(target=target, name=f"bench-{name}", daemon=True, args=args)
         process.start()
         (self.pacers if kind == "pacer" else self.helpers)[name] = process
         return process
@@ -256,12 +236,10 @@ class Session:
                     self.log(f"  {name} did not stop in time; killing it (pid {process.pid})")
                     process.kill()
                     process.join(timeout=5)
-        if self.stack is not None:
-            self.stack.stop()
-            try:
-                self.stack.cleanup(extra_queues=[*self.service_queues, "bench.all_checked_in"])
-            except Exception as error:  # noqa: BLE001 - reported, the run goes on
-                self.log(f"  cleanup of {self.stack.namespace} failed: {error}")
+        try:
+            self.pipeline.close()
+        except Exception as error:  # noqa: BLE001 - reported, the run goes on
+            self.log(f"  cleanup of {self.pipeline.label} pipeline failed: {error}")
 
     # ---------------------------------------------------------------- driving whistles
     def pace(self, step: str, segments: list[tuple[float, float]]) -> tuple[str, object, float]:
@@ -276,9 +254,23 @@ class Session:
         return name, stop, self.collector.ready[name]
 
     def _drain(self, step: str, sent_of, timeout: float) -> float:
-        """Waits (bounded) until every whistle of the step is all checked in; returns seconds waited."""
+        """Waits (bounded) until every whistle of the step is done; returns seconds waited."""
         t = time.time()
         self.collector.pump_until(lambda: self.collector.completed(step) >= sent_of(), timeout, poll=0.25)
+        return time.time() - t
+
+    def _settle(self, timeout: float) -> float:
+        """Waits (bounded) until nothing is ready in the pipeline's queues and no outbox row is unsent:
+        the work a whistle causes after it is done (joint team, metrics...); returns seconds waited."""
+        t = time.time()
+        deadline = t + timeout
+        while True:
+            b = self.backlog()
+            if not (b["queued"] or b["department_queued"] or sum(b["outbox_unsent"].values())):
+                break
+            if time.time() >= deadline:
+                break
+            self.collector.pump(min(deadline, time.time() + 0.5))
         return time.time() - t
 
     def warmup(self) -> dict | None:
@@ -294,21 +286,33 @@ class Session:
         self.collector.pump_until(lambda: name in self.collector.summaries, self.opts.warmup_seconds + 30)
         sent = self.collector.summaries.get(name, {}).get("sent", 0)
         waited = self._drain("warmup", lambda: sent, 60)
+        settled = self._settle(30)
         cpu = window.stop()
         done = self.collector.completed("warmup")
-        self.log(f"  warm-up: {done}/{sent} whistles all checked in ({waited:.1f}s after the last)")
+        self.log(f"  warm-up: {done}/{sent} whistles done {waited:.1f}s after the last, "
+                 f"queues and outboxes empty {settled:.1f}s later")
         if not done:
             return None
+        # idle again, once everything has settled: the quieter of the two idle windows is the baseline
+        # (the broker is often still busy for a while after the previous stack's queues were deleted)
+        idle = CpuWindow(self._cpu_groups({})).start()
+        self.collector.pump(time.time() + 2.0)
+        after = idle.stop()
         wall = cpu.pop("_wall")
         cpu.pop("_machine", None)
+        quietest = {g: min(baseline.get(g, 0.0), after.get(g, 0.0)) for g in cpu}
         # less the idle baseline (timers, sweeps, heartbeats; other users' queues on a shared broker)
         return {"whistles": done, "rate": self.opts.warmup_rate,
-                "cpu_ms_per_whistle": {g: max(0.0, pct - baseline.get(g, 0.0)) / 100 * wall * 1000 / done
+                "cpu_ms_per_whistle": {g: max(0.0, pct - quietest[g]) / 100 * wall * 1000 / done
                                        for g, pct in cpu.items()},
-                "idle_cpu_pct": {g: v for g, v in baseline.items() if not g.startswith("_")}}
+                "idle_cpu_pct": quietest,
+                "idle_cpu_pct_before": {g: v for g, v in baseline.items() if not g.startswith("_")},
+                "idle_cpu_pct_after": {g: v for g, v in after.items() if not g.startswith("_")}}
 
     def _cpu_groups(self, extra_pids: dict[str, list[int]]) -> dict[str, list[int]]:
-        groups = {name: [pid] for name, pid in self.stack.pids().items()}
+        groups: dict[str, list[int]] = {}
+        for process, pid in self.pipeline.process_pids().items():
+            groups.setdefault(self.pipeline.group_of(process), []).append(pid)
         broker = pid_listening(urlsplit(self.opts.amqp_uri).port or 5672)
         groups["rabbitmq"] = [broker] if broker else pids_named("beam.smp")
         if self.db_label == "postgres":
@@ -318,26 +322,17 @@ class Session:
         return groups
 
     def backlog(self, since: float | None = None, until: float | None = None) -> dict:
-        ns = self.stack.namespace
-        service_queues = queue_depths(self.opts.amqp_uri, service_queue_names(ns, self.service_queues))
-        department_queues = queue_depths(self.opts.amqp_uri,
-                                         [f"{ns}department.{d}.callouts" for d in self.load.departments])
-        outboxes = {s: outbox_counts(self.stack.db_url(s), since and utc(since), until and utc(until))
-                    for s in SERVICES}
-        return {
-            "queues": {q[len(ns):]: n for q, n in service_queues.items()},
-            "queued": sum(n or 0 for n in service_queues.values()),
-            "department_queued": sum(n or 0 for n in department_queues.values()),
-            "outbox_unsent": {s: o["unsent"] for s, o in outboxes.items() if o is not None},
-            "outbox_sent": {s: o["sent"] for s, o in outboxes.items() if o is not None},
-            "outbox_lag": {s: summary_ms(o["lag"]) for s, o in outboxes.items() if o is not None and o["lag"]},
-        }
+        return self.pipeline.backlog(since, until)
 
     def memory(self) -> dict:
-        out = {}
-        for name, pid in self.stack.pids().items():
+        """Per process group: the largest peak RSS of its processes (replicas), and how many there are."""
+        out: dict[str, dict] = {}
+        for process, pid in self.pipeline.process_pids().items():
             mem = memory_kb(pid)
-            out[name] = {"peak_mb": mem.get("VmHWM", 0) / 1024, "now_mb": mem.get("VmRSS", 0) / 1024}
+            group = out.setdefault(self.pipeline.group_of(process), {"peak_mb": 0.0, "now_mb": 0.0, "processes": 0})
+            group["peak_mb"] = max(group["peak_mb"], mem.get("VmHWM", 0) / 1024)
+            group["now_mb"] = max(group["now_mb"], mem.get("VmRSS", 0) / 1024)
+            group["processes"] += 1
         return out
 
     # ---------------------------------------------------------------- one fixed rate
@@ -356,9 +351,13 @@ class Session:
         pacer = c.summaries.get(name, {})
         sent = pacer.get("sent", 0)
         drained = self._drain(step, lambda: sent, self.opts.drain_timeout)
+        settled = self._settle(max(0.0, self.opts.drain_timeout - drained))
         c.pump(time.time() + 0.5)       # the last batches of records
         after = self.backlog(since=t0, until=t1)
-        result = self._step_result(step, rate, duration, t0, t1, pacer, cpu, at_end, after, drained)
+        result = self._step_result(step, rate, duration, t0, t1, pacer, cpu, at_end, after, drained + settled)
+        result["done_drain_s"] = drained
+        if after.get("deadletters"):
+            result["dead_letters"] = self.pipeline.dead_letters()
         if spy:
             result["profile"] = self._finish_profile(*spy)
         return result
@@ -368,17 +367,17 @@ class Session:
         if profiler.pyspy() is None:
             self.log("  (no py-spy: pip install py-spy to profile the busiest service)")
             return None
-        probe = CpuWindow({n: [p] for n, p in self.stack.pids().items()}).start()
+        pids = self.pipeline.process_pids()
+        probe = CpuWindow({n: [p] for n, p in pids.items()}).start()
         self.collector.pump(t0 + min(3.0, (t1 - t0) / 4))
-        usage = probe.stop()
-        usage.pop("_machine", None)
+        usage = {n: pct for n, pct in probe.stop().items() if not n.startswith("_")}   # not _machine, _wall
         busiest = max(usage, key=usage.get)
         seconds = min(self.opts.profile_seconds, t1 - time.time() - 0.5)
         if seconds < 1:
             return None
         raw = self.tmp / f"profile-{step}-{busiest}.txt"
-        process = profiler.start(self.stack.pids()[busiest], seconds, raw)
-        self.log(f"  profiling {busiest} (pid {self.stack.pids()[busiest]}, {usage[busiest]:.0f} % CPU) "
+        process = profiler.start(pids[busiest], seconds, raw)
+        self.log(f"  profiling {busiest} (pid {pids[busiest]}, {usage[busiest]:.0f} % CPU) "
                  f"for {seconds:.0f}s with py-spy")
         return process, raw, busiest, usage[busiest], seconds
 
@@ -401,7 +400,6 @@ class Session:
         completed = {w: c.done[w] - raised for w, (_, raised) in whistles.items() if w in c.done}
         completed_in_window = sum(1 for w in whistles if w in c.done and t0 <= c.done[w] <= t1)
         callouts_in_window = sum(1 for r in records if t0 <= r[2] <= t1)
-        checkins_in_window = sum(1 for r in records if t0 <= r[3] <= t1)
         times = list(clients.schedule(t0, [(rate, duration)]))
         # what never arrived counts at its age when the bench stopped waiting: a lower bound, so a
         # saturated run's percentiles are not computed over the lucky ones only
@@ -415,7 +413,7 @@ class Session:
         undelivered = []
         for seq in range(min(sent, len(times))):
             street, _, category, _ = clients.plan(seq, params)
-            missing = self.load.fanout.get((street, category), 0) - per_seq.get(seq, 0)
+            missing = self.pipeline.expected_callouts(street, category) - per_seq.get(seq, 0)
             undelivered += [ended - times[seq]] * max(0, missing)
         outcome_latency = []
         for request_id, (_, outcome, _, t) in c.outcomes.items():
@@ -423,16 +421,11 @@ class Session:
                 seq = int(request_id.rsplit("-", 1)[1])
                 if seq < len(times):
                     outcome_latency.append(t - times[seq])
-        outbox_sent = after["outbox_sent"]
-        service_published = sum(n for per_type in outbox_sent.values() for n in per_type.values())
         raises_in_window = sum(1 for t in times[:sent] if t0 <= t <= t1)
-        published = raises_in_window + checkins_in_window + service_published
-        by_type = defaultdict(int)
-        for per_type in outbox_sent.values():
-            for event_type, n in per_type.items():
-                by_type[event_type] += n
-        by_type["RaiseWhistle (bench)"] = raises_in_window
-        by_type["CheckIn (bench)"] = checkins_in_window
+        by_type = self.pipeline.published(after, records, raises_in_window, t0, t1)
+        published = sum(by_type.values())
+        incomplete = max(0, sent - len(completed))
+        after_drain = {k: after[k] for k in ("queued", "department_queued", "outbox_unsent", "deadletters")}
         return {
             "step": step, "rate": rate, "duration": duration,
             "sent": sent, "confirmed": pacer.get("confirmed", 0), "nacked": pacer.get("nacked", 0),
@@ -446,13 +439,15 @@ class Session:
             "all_checked_in_latency": {**summary_ms([*completed.values(), *unfinished]),
                                        "unfinished": len(unfinished)},
             "outcome_latency": summary_ms(outcome_latency),
-            "completed": len(completed), "incomplete": max(0, sent - len(completed)),
+            "completed": len(completed), "incomplete": incomplete,
             "drain_s": drained,
-            "backlog_end": {k: at_end[k] for k in ("queues", "queued", "department_queued", "outbox_unsent")},
-            "backlog_after_drain": {k: after[k] for k in ("queued", "department_queued", "outbox_unsent")},
+            "backlog_end": {k: at_end[k] for k in ("queues", "queued", "department_queued", "outbox_unsent",
+                                                   "deadletters")},
+            "backlog_after_drain": after_drain,
+            "left_behind": left_behind(after_drain, incomplete),
             "outbox_lag": after["outbox_lag"],
             "memory": self.memory(), "cpu": cpu,
-            "bus": {"published": published, "per_s": published / duration, "by_type": dict(by_type),
+            "bus": {"published": published, "per_s": published / duration, "by_type": by_type,
                     "per_whistle": published / raises_in_window if raises_in_window else 0.0},
             "duplicate_callouts": c.duplicate_callouts, "errors": list(c.errors),
         }
@@ -479,7 +474,7 @@ class Session:
         times = list(clients.schedule(t0, segments))
         grace = 1.5
         window = CpuWindow(self._cpu_groups({"pacer": [pacer_pid]})).start()
-        checks, knee, reason, growing = [], None, None, 0
+        search = KneeSearch(p99_limit_ms=1000 * o.ramp_p99_limit)
         for k, rate in enumerate(rates):
             end = starts[k] + o.ramp_interval
             check_at = end + grace
@@ -495,20 +490,11 @@ class Session:
             sent_by_now = sum(1 for t in times if t <= now)
             completed = sum(1 for v in done_at.values() if v)
             outstanding = sent_by_now - completed
-            checks.append({"rate": rate, "p99_ms": censored["p99"], "outstanding": outstanding})
-            o.log(f"  ramp {rate:6.0f}/s: p99 raise→all checked in ≥ {censored['p99']:.0f} ms, "
+            o.log(f"  ramp {rate:6.0f}/s: p99 raise→done ≥ {censored['p99']:.0f} ms, "
                   f"{outstanding} whistles outstanding")
-            if len(checks) > 1 and outstanding - checks[-2]["outstanding"] > max(5, 0.5 * rate):
-                growing += 1
-            else:
-                growing = 0
-            if censored["p99"] > 1000 * o.ramp_p99_limit:
-                reason = f"p99 raise→all checked in above {o.ramp_p99_limit:g} s at {rate:g}/s"
-            elif growing >= 2:
-                reason = f"backlog grew for two intervals in a row, up to {rate:g}/s"
-            if reason:
+            if not search.check(rate, censored["p99"], outstanding):
                 break
-            knee = rate
+        checks = search.checks
         stop.set()
         cpu = window.stop()
         c.pump_until(lambda: name in c.summaries, 30)
@@ -535,7 +521,7 @@ class Session:
                 "all_checked_in_latency": summary_ms(done),
                 "outstanding_at_check": checks[k]["outstanding"],
             })
-        return {"segments": segments_out, "knee": knee, "stopped": reason or "reached --ramp-max",
+        return {"segments": segments_out, "knee": search.knee, "stopped": search.reason or "reached --ramp-max",
                 "interval": o.ramp_interval, "sent": sent, "drain_s": drained, "cpu": cpu,
                 "memory": self.memory(), "errors": list(c.errors),
                 "max_whistles_per_s": max((s["whistles_per_s"] for s in segments_out), default=0.0)}
@@ -543,32 +529,64 @@ class Session:
 
 # ---------------------------------------------------------------------------- a database round
 
+def variants(opts: Options, db_label: str) -> list[tuple[str, int]]:
+    """(pipeline, replicas) to run on one database: the real pipeline at each replica count (one on
+    SQLite), the naive one once."""
+    out = []
+    if "real" in opts.pipelines:
+        counts = opts.replicas if db_label == "postgres" else (1,)
+        out += [("real", n) for n in counts]
+    if "naive" in opts.pipelines:
+        out.append(("naive", 1))
+    return out
+
+
+def round_label(pipeline: str, replicas: int) -> str:
+    return pipeline + (f" ×{replicas} replicas" if replicas > 1 else "")
+
+
 def run_round(opts: Options, load: Workload, db_label: str, db_template: str | None, tmp_root: Path,
-              profile: bool = False, into: dict | None = None) -> dict:
+              profile: bool = False, into: list | None = None) -> list[dict]:
+    """Every variant on one database, rate by rate in turn, then their ramps; one result per variant.
+
+    `into` receives the variants' results as they are created, so an interrupted run keeps its steps."""
     log = opts.log
-    into = into if into is not None else {"db": db_label, "steps": [], "ramp": None}
-    steps = into["steps"]
+    rounds = into if into is not None else []
+    mine = {}
+    for pipeline, replicas in variants(opts, db_label):
+        mine[(pipeline, replicas)] = {"db": db_label, "pipeline": pipeline, "replicas": replicas,
+                                      "groups": None, "steps": [], "ramp": None}
+        rounds.append(mine[(pipeline, replicas)])
+    first = next(iter(mine), None)
     for i, rate in enumerate(opts.rates):
-        log(f"[{db_label}] offered {rate:g} whistles/s for {opts.duration:g}s")
-        with Session(opts, load, db_label, db_template, tmp_root) as session:
-            cost = session.warmup()
-            result = session.fixed(f"r{i}", rate, opts.duration,
-                                   profile=profile and i == len(opts.rates) - 1)
-        result["db"] = db_label
-        result["warmup_cost"] = cost
-        steps.append(result)
-        log(f"  -> {result['whistles_per_s']:.1f} whistles/s all checked in, "
-            f"p99 raise→call-out {result['callout_latency']['p99']:.0f} ms, "
-            f"p99 raise→all checked in {result['all_checked_in_latency']['p99']:.0f} ms, "
-            f"{result['incomplete']} incomplete, bus {result['bus']['per_s']:.0f} msg/s")
-    ramp = None
+        for (pipeline, replicas), rnd in mine.items():
+            log(f"[{db_label} · {round_label(pipeline, replicas)}] offered {rate:g} whistles/s "
+                f"for {opts.duration:g}s")
+            with Session(opts, load, db_label, db_template, tmp_root, pipeline, replicas) as session:
+                rnd["groups"] = session.pipeline.groups
+                cost = session.warmup()
+                result = session.fixed(f"r{i}", rate, opts.duration,
+                                       profile=profile and (pipeline, replicas) == first
+                                       and i == len(opts.rates) - 1)
+            result["db"] = db_label
+            result["warmup_cost"] = cost
+            rnd["steps"].append(result)
+            left = result["left_behind"]
+            log(f"  -> {result['whistles_per_s']:.1f} whistles/s done, "
+                f"p99 raise→call-out {result['callout_latency']['p99']:.0f} ms, "
+                f"p99 raise→done {result['all_checked_in_latency']['p99']:.0f} ms, "
+                f"{result['incomplete']} incomplete, bus {result['bus']['per_s']:.0f} msg/s, "
+                f"drained in {result['drain_s']:.1f}s, left behind: "
+                + (", ".join(f"{k} {v}" for k, v in left.items()) or "nothing"))
     if opts.ramp:
-        log(f"[{db_label}] open-loop ramp from {opts.ramp_start:g}/s, +{opts.ramp_step:g}/s "
-            f"every {opts.ramp_interval:g}s")
-        with Session(opts, load, db_label, db_template, tmp_root) as session:
-            cost = session.warmup()
-            ramp = session.ramp()
-            ramp["warmup_cost"] = cost
-        into["ramp"] = ramp
-        log(f"  -> knee: {ramp['knee']} whistles/s offered ({ramp['stopped']})")
-    return into
+        for (pipeline, replicas), rnd in mine.items():
+            log(f"[{db_label} · {round_label(pipeline, replicas)}] open-loop ramp from {opts.ramp_start:g}/s, "
+                f"+{opts.ramp_step:g}/s every {opts.ramp_interval:g}s")
+            with Session(opts, load, db_label, db_template, tmp_root, pipeline, replicas) as session:
+                rnd["groups"] = session.pipeline.groups
+                cost = session.warmup()
+                ramp = session.ramp()
+                ramp["warmup_cost"] = cost
+            rnd["ramp"] = ramp
+            log(f"  -> knee: {ramp['knee']} whistles/s offered ({ramp['stopped']})")
+    return rounds

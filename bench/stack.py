@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from services.common.settings import load_settings
 from services.common.tables import platform_tables
 from tests.support.bus import SERVICE_QUEUES, delete_namespace
-from tests.support.processes import Stack, drop_databases
+from tests.support.processes import Stack, drop_databases, free_port
 
 SERVICES = ("whistle", "dispatch", "roster", "metrics")
 
@@ -43,6 +43,18 @@ class BenchStack(Stack):
         for service in SERVICES:      # each service must use the database announced for this run
             env.pop(f"{service.upper()}_DATABASE_URL", None)
         return env
+
+    def start_replicas(self, services, replicas: int = 1) -> "BenchStack":
+        """`replicas` processes of each service, all in the same namespace and databases (competing
+        consumers), one after the other; each replica gets a web port of its own."""
+        for name in services:
+            for r in range(replicas):
+                key = name if r == 0 else f"{name}#{r + 1}"
+                port = self.ports[name] if r == 0 else free_port()
+                env = self.env()
+                env[f"{name.upper()}_WEB_ADDRESS"] = f"127.0.0.1:{port}"
+                self.processes[key] = self.process_type(name, env, self.tmp / f"{key}.log", port).start()
+        return self
 
     def pids(self) -> dict[str, int]:
         return {name: p.process.pid for name, p in self.processes.items() if p.process}
@@ -118,6 +130,27 @@ def queue_depths(amqp_uri: str, queues: list[str]) -> dict[str, int | None]:
     finally:
         connection.close()
     return depths
+
+
+def dead_letter_reasons(amqp_uri: str, queue: str, limit: int = 10) -> list[dict]:
+    """The first `limit` dead letters' consumer and reason headers, read without taking them (none is acked)."""
+    letters = []
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    try:
+        channel = connection.channel()
+        for _ in range(limit):
+            method, props, _body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                break
+            headers = props.headers or {}
+            letters.append({"consumer": str(headers.get("x-dead-consumer", "?")),
+                            "routing_key": str(headers.get("x-original-routing-key", method.routing_key)),
+                            "reason": str(headers.get("x-dead-reason", "(no x-dead-reason header)"))[:300]})
+    except pika.exceptions.ChannelClosedByBroker:      # no such queue
+        pass
+    finally:
+        connection.close()      # every letter fetched goes back to the queue
+    return letters
 
 
 def service_queue_names(namespace: str, queues: list[str]) -> list[str]:
