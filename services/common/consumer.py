@@ -164,14 +164,15 @@ class BusHub(SharedExtension, ProviderCollector):
 
     # ------------------------------------------------------------------ settling messages
     def ack(self, messages: list, held: set[int]) -> None:
-        """Acknowledges messages of one channel: one `multiple` ack unless a held message lies below."""
+        """Acknowledges a batch after its commit (see ack_plan)."""
         if not messages:
             return
         channel = messages[-1].channel
-        top = max(m.delivery_tag for m in messages)
-        if all(m.channel is channel for m in messages) and not any(tag < top for tag in held):
-            self._settle(channel, lambda: channel.basic_ack(top, multiple=True))
-            return
+        if all(m.channel is channel for m in messages):
+            multiple, tags = ack_plan([m.delivery_tag for m in messages], held)
+            if multiple:
+                self._settle(channel, lambda: channel.basic_ack(tags[0], multiple=True))
+                return
         for message in messages:
             self._settle(message.channel, lambda m=message: m.channel.basic_ack(m.delivery_tag))
 
@@ -230,6 +231,16 @@ class BusHub(SharedExtension, ProviderCollector):
             return False
         self._settle(message.channel, lambda: message.channel.basic_ack(message.delivery_tag))
         return True
+
+
+def ack_plan(tags: list[int], held: set[int]) -> tuple[bool, list[int]]:
+    """How to acknowledge one channel's batch of delivery tags: (True, [highest]) for one `multiple` ack,
+    or (False, tags) to ack each. A multiple ack takes every unacked delivery up to its tag, so it is
+    used only when no message held back for a retry (unsettled, not in this batch) lies below."""
+    top = max(tags)
+    if any(tag < top for tag in held.difference(tags)):
+        return False, sorted(tags)
+    return True, [top]
 
 
 def _loose_json(message) -> dict:
@@ -304,6 +315,9 @@ class BusConsumer(Entrypoint):
             if not self._buffer:
                 self._wake.wait()
                 self._wake = eventlet.Event()
+                if self.settings.batch_linger_ms > 0 and len(self._buffer) < self.settings.batch_max:
+                    # a message just arrived: what comes with it in the next moment shares its transaction
+                    eventlet.sleep(self.settings.batch_linger_ms / 1000)
                 continue
             taken = [self._buffer.popleft() for _ in range(min(self.settings.batch_max, len(self._buffer)))]
             decoded = []

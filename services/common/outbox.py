@@ -16,7 +16,7 @@ from typing import Iterable
 import eventlet
 from eventlet.queue import Empty, LightQueue
 from prometheus_client import Counter, Gauge
-from sqlalchemy import MetaData, func, insert, select, update
+from sqlalchemy import MetaData, bindparam, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import Connection, Engine
 
@@ -42,6 +42,11 @@ class Platform:
     def __init__(self, metadata: MetaData):
         self.metadata = metadata
         self.outbox, self.processed = platform_tables(metadata)
+        # built once: they run in every unit of work
+        self._insert_outbox, self._insert_processed = insert(self.outbox), insert(self.processed)
+        self._seen = select(self.processed.c.message_id).where(
+            self.processed.c.consumer == bindparam("consumer"),
+            self.processed.c.message_id.in_(bindparam("ids", expanding=True)))
 
     @staticmethod
     def rows_of(events: Iterable[Event]) -> list[dict]:
@@ -56,20 +61,18 @@ class Platform:
 
     def insert_outbox(self, conn: Connection, rows: list[dict]) -> None:
         if rows:
-            conn.execute(insert(self.outbox), rows)
+            conn.execute(self._insert_outbox, rows if len(rows) > 1 else rows[0])
 
     def seen(self, conn: Connection, consumer: str, message_ids: list[str]) -> set[str]:
         """Which of message_ids consumer has already handled (one query)."""
         if not message_ids:
             return set()
-        table = self.processed
-        return set(conn.execute(select(table.c.message_id).where(
-            table.c.consumer == consumer, table.c.message_id.in_(message_ids))).scalars())
+        return set(conn.execute(self._seen, {"consumer": consumer, "ids": message_ids}).scalars())
 
     def record_processed(self, conn: Connection, consumer: str, message_ids: list[str], now: datetime) -> None:
         if message_ids:
-            conn.execute(insert(self.processed), [{"consumer": consumer, "message_id": m, "processed_at": now}
-                                                     for m in message_ids])
+            rows = [{"consumer": consumer, "message_id": m, "processed_at": now} for m in message_ids]
+            conn.execute(self._insert_processed, rows if len(rows) > 1 else rows[0])
 
     def backlog(self, conn: Connection) -> int:
         return conn.execute(select(func.count()).select_from(self.outbox)
@@ -131,14 +134,14 @@ class Relay:
         now = now or datetime.now(timezone.utc)
         conn = self.engine.connect()
         try:
-            rows = conn.execute(
+            found = conn.execute(
                 select(table.c.id, table.c.event_id, table.c.exchange, table.c.routing_key,
                        table.c.body, table.c.attempts)
                 .where(table.c.sent_at.is_(None),
                        table.c.next_attempt_at.is_(None) & (table.c.created_at <= now - grace)
                        | (table.c.next_attempt_at <= now))
                 .order_by(table.c.id).limit(BATCH).with_for_update(skip_locked=True)).all()
-            rows = [r._asdict() for r in rows if r.event_id not in self._held]
+            rows = [r._asdict() for r in found if r.event_id not in self._held]
             if not rows or conn.dialect.name == "sqlite":
                 conn.commit()
             if not rows:
@@ -160,6 +163,7 @@ class Relay:
 
     # ------------------------------------------------------------------ publishing
     def _publish_and_mark(self, rows: list[dict], now: datetime, conn: Connection | None = None) -> int:
+        results: dict[str, Exception | None]
         try:
             results = self.publisher.publish_batch(
                 [(r["exchange"], r["routing_key"], r["body"].encode("utf-8"), r["event_id"]) for r in rows])
@@ -175,15 +179,15 @@ class Relay:
                 conn.execute(update(table).where(table.c.event_id.in_(confirmed)).values(
                     sent_at=confirmed_at, attempts=table.c.attempts + 1, last_error=None))
             for row in rows:
-                exc = results[row["event_id"]]
-                if exc is None:
+                error = results[row["event_id"]]
+                if error is None:
                     continue
-                reason = type(exc).__name__
+                reason = type(error).__name__
                 FAILED.labels(self.service, reason).inc()
-                log.warning("outbox %s %s not relayed: %s", row["exchange"], row["routing_key"], exc)
+                log.warning("outbox %s %s not relayed: %s", row["exchange"], row["routing_key"], error)
                 attempts = row.get("attempts", 0) + 1
                 conn.execute(update(table).where(table.c.event_id == row["event_id"]).values(
-                    attempts=table.c.attempts + 1, last_error=f"{reason}: {exc}"[:1000],
+                    attempts=table.c.attempts + 1, last_error=f"{reason}: {error}"[:1000],
                     next_attempt_at=now + backoff(attempts)))
             conn.commit()
         except BaseException:
@@ -231,6 +235,9 @@ class RelayLoop:
                 continue
             try:
                 self.relay.wakeup.get(timeout=max(0.0, min(next_sweep - time.monotonic(), 3.0)))
+                if self.settings.batch_linger_ms > 0:
+                    # rows committed in the next moment go out in the same batch, confirmed together
+                    eventlet.sleep(self.settings.batch_linger_ms / 1000)
             except Empty:
                 pass
             try:

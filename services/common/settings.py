@@ -27,6 +27,7 @@ class Settings:
     sender_superusers: tuple[str, ...]   # broker users allowed to send for any street/department
     reconnect_max_seconds: float = 2.0  # longest wait between attempts to reach a broker or database that is away
     batch_max: int = 100        # messages a bus consumer handles in one transaction
+    batch_linger_ms: float = 5.0    # how long a consumer waits after a first message for more to join it
     workers: int = 10           # nameko's worker pool: batches, RPC calls and HTTP requests at once
     escalation_sweep_seconds: float = 5.0   # how often dispatch looks for missed deadlines
 
@@ -64,6 +65,7 @@ def load_settings(service: str, env=os.environ) -> Settings:
         sender_superusers=tuple(u for u in env.get("SENDER_SUPERUSERS", "").split(",") if u),
         reconnect_max_seconds=float(env.get("RECONNECT_MAX_SECONDS", "2")),
         batch_max=int(env.get("BATCH_MAX", "100")),
+        batch_linger_ms=float(env.get("BATCH_LINGER_MS", "5")),
         workers=int(env.get("WORKERS", "10")),
         escalation_sweep_seconds=float(env.get("ESCALATION_SWEEP_SECONDS", "5")),
     )

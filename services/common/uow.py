@@ -90,6 +90,8 @@ class Store(DependencyProvider):
     # ------------------------------------------------------------------ units of work
     @contextmanager
     def unit_of_work(self, now: datetime | None = None) -> Iterator[UnitOfWork]:
+        if self.engine is None:
+            raise RuntimeError("the store is not attached to a database yet (setup() or attach())")
         conn = self.engine.connect()
         uow = UnitOfWork(conn, now or datetime.now(timezone.utc))
         try:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
@@ -17,6 +17,11 @@ from services.dispatch.orm import arbitrations, callouts, cases, matrix_versions
 from services.dispatch.rules import Rules
 
 
+def _shallow(record) -> dict:
+    """A dataclass's fields as a dict, without dataclasses.asdict's deep copy."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
 def _case(row) -> Case:
     data = dict(row._mapping)
     data["place"] = Place.model_validate(data["place"])
@@ -24,7 +29,7 @@ def _case(row) -> Case:
 
 
 def case_row(case: Case) -> dict:
-    data = asdict(case)
+    data = _shallow(case)
     data["place"] = case.place.model_dump(mode="json")
     return data
 
@@ -36,7 +41,7 @@ def _callout(row) -> Callout:
 
 
 def callout_row(callout: Callout) -> dict:
-    data = asdict(callout)
+    data = _shallow(callout)
     data["requests"] = list(callout.requests)
     return data
 
@@ -89,7 +94,7 @@ def has_case(conn: Connection, whistle_id: str) -> bool:
 
 
 def add_case(conn: Connection, case: Case) -> None:
-    conn.execute(_INSERT_CASE, [case_row(case)])
+    conn.execute(_INSERT_CASE, case_row(case))
 
 
 def lock_case(conn: Connection, whistle_id: str) -> Case:
@@ -142,7 +147,8 @@ def save_callout(conn: Connection, before: Callout, after: Callout) -> None:
 
 def stop_clocks(conn: Connection, callout_ids: list[str], steps: tuple[str, ...] = STEPS) -> None:
     if callout_ids:
-        conn.execute(_stop_clocks(steps), [{"b_callout_id": c} for c in callout_ids])
+        params = [{"b_callout_id": c} for c in callout_ids]
+        conn.execute(_stop_clocks(steps), params if len(params) > 1 else params[0])
 
 
 # ---------------------------------------------------------------- arbitrations

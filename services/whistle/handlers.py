@@ -26,6 +26,9 @@ from services.whistle.orm import timeline, whistles
 from services.whistle.timeline import render_timeline
 
 
+_INSERT_LINE = insert(timeline)
+
+
 def _line(whistle_id: str, entry: TimelineEntry, event_id: str | None = None) -> dict:
     return {"whistle_id": whistle_id, "at": entry.at, "kind": entry.kind, "actor": entry.actor,
             "summary": entry.summary, "detail": entry.detail, "event_id": event_id, "message": entry.message,
@@ -33,7 +36,7 @@ def _line(whistle_id: str, entry: TimelineEntry, event_id: str | None = None) ->
 
 
 def _add_line(conn: Connection, whistle_id: str, entry: TimelineEntry, event_id: str | None = None) -> None:
-    conn.execute(insert(timeline), [_line(whistle_id, entry, event_id)])
+    conn.execute(_INSERT_LINE, _line(whistle_id, entry, event_id))
 
 
 def _open_duplicate(conn: Connection, command: RaiseWhistle, radius_m: float) -> tuple[str, float] | None:
@@ -149,7 +152,7 @@ def record_progress(uow: UnitOfWork, reference: ReferenceData, events: list[Even
         # the event's id marks its first line (a second write of it would break the unique key)
         lines += [_line(event.whistle_id, entry, event.event_id if n == 0 else f"{event.event_id}:{n}")
                   for n, entry in enumerate(entries)]
-    uow.conn.execute(insert(timeline), lines)
+    uow.conn.execute(_INSERT_LINE, lines)
     update_by_key(uow.conn, whistles, "id", [
         (whistle_id, {**_state_changes(before[whistle_id], state), "updated_at": uow.now})
         for whistle_id, state in states.items()])

@@ -111,7 +111,7 @@ def render_timeline(entries: list[Mapping[str, Any]], lang: str, reference: Refe
     """Timeline rows (each with `message`, `params` and `summary`, as stored) in `lang`.
 
     A row without a message (written before lines had one) is shown as its stored summary."""
-    text, names = Text(lang), Names(reference, lang)
+    text, names = Text(lang), names_in(reference, lang)
     return [_render(e["message"], e.get("params") or {}, text, names) if e.get("message") in MESSAGES
             else e["summary"] for e in entries]
 
@@ -121,8 +121,21 @@ def render_timeline_entry(entry: Mapping[str, Any], lang: str, reference: Refere
     return render_timeline([entry], lang, reference)[0]
 
 
+_names: dict[tuple[int, str], tuple[ReferenceData | None, Names]] = {}
+
+
+def names_in(reference: ReferenceData | None, lang: str) -> Names:
+    """The reference data's names in `lang`, built once per reference data and language (a line is
+    written for every event: building the tables each time cost more than rendering the line)."""
+    key = (id(reference), lang)
+    cached = _names.get(key)
+    if cached is None or cached[0] is not reference:
+        cached = _names[key] = (reference, Names(reference, lang))
+    return cached[1]
+
+
 def line(at: datetime, kind: str, actor: str, message: str, params: dict, detail: dict,
          reference: ReferenceData | None) -> TimelineEntry:
     """A new timeline line, its summary rendered in zh-CN (names from `reference`; codes without it)."""
-    summary = _render(message, params, Text(DEFAULT_LANGUAGE), Names(reference, DEFAULT_LANGUAGE))
+    summary = _render(message, params, Text(DEFAULT_LANGUAGE), names_in(reference, DEFAULT_LANGUAGE))
     return TimelineEntry(at, kind, actor, summary, detail, message, params)
