@@ -113,7 +113,8 @@ export function mount(root, ctx) {
         a.candidates.length ? h("p", { class: "muted" }, t("decide.candidates", {
           candidates: a.candidates.map((code) => name(PLACE_REASONS.includes(a.reason) ? "grid" : "department", code))
             .join(t("list.separator")) })) : null,
-        h("ul", { class: "departments" }, h("li", { "data-deadline-row": "" }, t("decide.opened", { time: time(a.opened_at) }),
+        h("ul", { class: "departments" }, h("li", { class: "dept", "data-deadline-row": "" },
+          h("span", { class: "dname" }, t("decide.opened", { time: time(a.opened_at) })),
           countdown("decision", a.decide_by, t("decide.deadline")))),
         decisionForm(a, () => poll())));
     }
