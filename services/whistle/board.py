@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import quote
@@ -61,6 +62,9 @@ RELAY_TIMEOUT_SECONDS = 5.0
 RELAYED_REQUEST_HEADERS = ("Authorization", "Accept-Language", "Content-Type")
 RELAYED_ANSWER_HEADERS = ("Content-Type", "Retry-After", "WWW-Authenticate")
 MAX_EXPLAINED = 50
+# what the APIs put in a FieldError: an ASCII dotted path and a short message; anything else is echoed
+WIRE_FIELD = re.compile(r"^[\x20-\x7e]{1,200}$")
+MAX_EXPLAINED_MESSAGE = 500
 
 
 def file_response(path: Path) -> Response:
@@ -137,6 +141,9 @@ def explained(errors, lang: str, reference: ReferenceData) -> list[dict]:
     out = []
     for error in errors[:MAX_EXPLAINED]:
         field_path, message = str(error.get("field", "")), str(error.get("message", ""))
+        if not WIRE_FIELD.match(field_path) or len(message) > MAX_EXPLAINED_MESSAGE:
+            out.append({"field": field_path, "label": field_path, "message": message})   # not the APIs' words
+            continue
         out.append({"field": field_path, "label": field_label(field_path, text),
                     "message": explain(field_path, message, text, names)})
     return out

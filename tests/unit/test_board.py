@@ -88,6 +88,10 @@ def test_field_errors_are_said_for_people_with_the_fields_name():
         {"field": "x", "label": "x", "message": "something the catalog does not know"}]
     assert explained(errors[:1], "en", REFERENCE) == [{"field": "place.address", "label": "address",
                                                        "message": "is required"}]
+    odd = [{"field": "checklist.²", "message": "Field required"}, {"field": "x", "message": "a" * 10_000}]
+    assert explained(odd, "zh_CN", REFERENCE) == [{"field": "checklist.²", "label": "checklist.²",
+                                                   "message": "Field required"},
+                                                  {"field": "x", "label": "x", "message": "a" * 10_000}]
 
 
 def test_the_map_is_the_reference_datas():
