@@ -19,6 +19,7 @@ let unmount = null;
 let loginMessage = "";
 let wanted = null;              // the address asked for before the login
 let connection = null;
+let retry = null;               // the next try to reach the whistle service, while it is away
 
 function parseHash() {
   const [name, ...params] = location.hash.replace(/^#/, "").split("/").map(decodeURIComponent);
@@ -132,9 +133,15 @@ async function route() {
       session.principal = await get("/board/api/session");
     } catch (error) {
       if (error instanceof Unauthenticated) return;             // onUnauthenticated showed the login
+      if (error instanceof Unreachable) {                       // keep the token: a wall screen waits it out
+        replace(view, h("p", { class: "trouble", "data-trouble": "" }, trouble(error)));
+        clearTimeout(retry);
+        retry = setTimeout(route, 3000);
+        return;
+      }
       forgetToken();
       loginMessage = error instanceof Forbidden ? t("login.forbidden", { reason: error.message })
-        : error instanceof Unreachable ? trouble(error) : t("error.part_failed", { reason: error.message });
+        : t("error.part_failed", { reason: error.message });
       showLogin();
       return;
     }
