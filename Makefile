@@ -15,9 +15,9 @@ PYTEST_ARGS ?=
 LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, psycogreen, \
                 pydantic, pika, prometheus_client, honcho, shapely, chinese_calendar, \
                 hypothesis, schemathesis, yaml, jwt, cryptography, typer, dateutil, icalendar, jinja2, \
-                babel, click, rich, requests
+                babel, click, rich, requests, playwright
 
-.PHONY: help venv broker prometheus db migration provision token run test unit bench chaos dlq catalogs lock clean
+.PHONY: help venv broker prometheus chromium db migration provision token run test unit bench chaos dlq catalogs lock clean
 
 help:
 	@echo "make venv    create .venv and install the project with requirements.lock as constraints"
@@ -27,6 +27,7 @@ help:
 	@echo "make provision  one confined broker account per street, department and service (rabbitmqctl, as root)"
 	@echo "make token   bearer tokens: make token ARGS='issue --street daxigou' | ARGS='revoke ID' | ARGS='list'"
 	@echo "make prometheus  make sure prometheus and promtool are installed (the tests run them)"
+	@echo "make chromium  make sure Chromium is installed (the browser tests drive it with Playwright)"
 	@echo "make run     start all four services under honcho (Ctrl-C stops them all)"
 	@echo "make test    whole suite on SQLite, and on PostgreSQL alongside when one is reachable"
 	@echo "make unit    unit tests only (no broker, no database server)"
@@ -61,6 +62,9 @@ broker:
 prometheus:
 	bash scripts/ensure-prometheus.sh >/dev/null
 
+chromium:
+	bash scripts/ensure-chromium.sh >/dev/null
+
 db: venv
 	$(VPY) -m services.common.migrate upgrade all
 	$(VPY) -m services.common.setup_all
@@ -80,8 +84,8 @@ run: venv broker db
 	mkdir -p var
 	exec $(VENV)/bin/honcho -f deploy/Procfile start
 
-test: venv broker prometheus
-	REQUIRE_PROMETHEUS=1 PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test.sh
+test: venv broker prometheus chromium
+	REQUIRE_PROMETHEUS=1 REQUIRE_CHROMIUM=1 PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test.sh
 
 unit: venv
 	$(VPY) -m pytest tests/unit -q $(PYTEST_ARGS)

@@ -71,6 +71,14 @@ ENUMERATIONS = ("status", "callout_status", "role", "step", "tier", "issue_reaso
                 "arbitration_status", "source", "rating", "method", "action")
 
 
+def labels(lang: str) -> dict[str, dict[str, str]]:
+    """Every enumeration's labels in one language, by kind and then code (for a client to show them)."""
+    by_kind: dict[str, dict[str, str]] = {kind: {} for kind in ENUMERATIONS}
+    for (kind, code), text in _labels(lang).items():
+        by_kind[kind][code] = text
+    return by_kind
+
+
 def label(lang: str, kind: str, code: str) -> str:
     """The name of one value of an enumeration (status, role, step...); the code itself if unknown."""
     return _labels(lang).get((kind, code), code)

@@ -15,7 +15,12 @@ from services.common.auth.rules import RULES, Scope, rule_of
 ATTRIBUTE = "auth_rule"
 # Open to anyone, by decision: the liveness probe and Prometheus' scrape (keep /metrics on a
 # listener that is not published, or behind the network policy).
-OPEN_ROUTES = frozenset({("GET", "/health"), ("GET", "/metrics")})
+# The command-centre page's own files, texts, map and field-error wording carry no case data: the
+# login screen needs them before any token (services/whistle/board.py).
+BOARD_FILES = frozenset({("GET", "/board"), ("GET", "/board/assets/<string:name>"),
+                         ("GET", "/board/texts/<string:lang>"), ("GET", "/board/areas"),
+                         ("POST", "/board/explain")})
+OPEN_ROUTES = frozenset({("GET", "/health"), ("GET", "/metrics")}) | BOARD_FILES
 ALLOWED = "allowed"        # the check lets it through: any answer but 401 or 403
 
 

@@ -88,6 +88,9 @@ RULES: dict[str, Rule] = _rules(
     # roster
     Rule("team.read", {S: OWN_STREET, D: CALLED, DI: ANY, SV: ANY}, False, "whistle",
          "read a whistle's joint enforcement team", "查看联合执法队伍"),
+    # the command-centre page (services/whistle/board.py): who the pasted token names
+    Rule("board.open", {S: ANY, DI: ANY, SV: ANY}, False, None,
+         "open the command-centre page", "打开指挥中心页面"),
     # metrics
     Rule("assessment.read", {A: ANY, DI: ANY, SV: ANY}, False, None,
          "read assessment data (the three rates, ranking)", "查看考核数据（三率、排名）"),
