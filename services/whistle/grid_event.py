@@ -16,17 +16,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, Iterable, Sequence
 
-from services.common.events import (MAX_TEXT, Event, FieldError, Place, RaiseWhistle, WhistleClosed,
-                                    WhistleReopened, iso)
+from services.common.events import (MAX_TEXT, AcceptGridEvent, CloseGridEvent, Event, FieldError, GridEventAccepted,
+                                    GridEventClosed, GridEventHandled, GridEventOpened, GridEventOverdue,
+                                    GridEventPassedUp, GridEventReopened, GridEventWhistled, HandleGridEvent,
+                                    OpenGridEvent, PassUpGridEvent, Place, RaiseWhistle, TierCommand, WhistleClosed,
+                                    WhistleGridEvent, WhistleReopened, iso)
 from services.common.reference import ReferenceData
 from services.common.tiers import TIERS, TierRules
 from services.common.workdays import IsWorkday, due
 from services.whistle import grid_texts
-from services.whistle.contract_draft import (AcceptGridEvent, CloseGridEvent, GridEventAccepted, GridEventClosed,
-                                             GridEventHandled, GridEventOpened, GridEventOverdue,
-                                             GridEventPassedUp, GridEventReopened, GridEventWhistled,
-                                             HandleGridEvent, OpenGridEvent, PassUpGridEvent, TierCommand,
-                                             WhistleGridEvent)
 from services.whistle.daily_cap import over_cap
 from services.common.errors import Invalid, NotFound
 from services.whistle.domain import IllegalAction, InvalidRequest, TimelineEntry

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
-from services.common.events import FieldError, Place, iso
+from services.common.events import MAX_EVENT_TEXT, FieldError, OpenGridEvent, PersonalContact, Place, iso
 from services.common.reference import ReferenceData
 from services.whistle import grid_texts
-from services.whistle.contract_draft import MAX_EVENT_TEXT, OpenGridEvent, PersonalContact
 from services.common.errors import Refused
 from services.whistle.grid_event import GridEventState, Locate, unit_names
 from services.whistle.grid_texts import Lang

@@ -7,12 +7,11 @@ from datetime import timedelta, timezone
 
 import pytest
 
-from services.common.events import ContractError, WhistleClosed, WhistleReopened, parse
+from services.common.events import (ContractError, GridEventAccepted, GridEventClosed, GridEventHandled,
+                                    GridEventOpened, GridEventOverdue, GridEventPassedUp, GridEventReopened,
+                                    GridEventWhistled, PassUpGridEvent, WhistleClosed, WhistleReopened, parse)
 from services.common.tiers import DailyCap
 from services.whistle import grid_texts
-from services.whistle.contract_draft import (GridEventAccepted, GridEventClosed, GridEventHandled, GridEventOpened,
-                                             GridEventOverdue, GridEventPassedUp, GridEventReopened,
-                                             GridEventWhistled, PassUpGridEvent)
 from services.whistle.daily_cap import day_window
 from services.whistle.domain import IllegalAction, InvalidRequest
 from services.whistle.grid_event import (InvalidGridEvent, accept, carried_history, close, handle, open_event,
