@@ -29,6 +29,7 @@ class Settings:
     batch_max: int = 100        # messages a bus consumer handles in one transaction
     workers: int = 10           # nameko's worker pool: batches, RPC calls and HTTP requests at once
     escalation_sweep_seconds: float = 5.0   # how often dispatch looks for missed deadlines
+    grid_sweep_seconds: float = 60.0        # how often whistle looks for grid events past a tier's deadline
 
     @property
     def nameko_config(self) -> dict:
@@ -66,4 +67,5 @@ def load_settings(service: str, env=os.environ) -> Settings:
         batch_max=int(env.get("BATCH_MAX", "100")),
         workers=int(env.get("WORKERS", "10")),
         escalation_sweep_seconds=float(env.get("ESCALATION_SWEEP_SECONDS", "5")),
+        grid_sweep_seconds=float(env.get("GRID_SWEEP_SECONDS", "60")),
     )
