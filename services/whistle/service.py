@@ -15,6 +15,7 @@ from services.common.reference import load_reference
 from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api, read_json
 from services.whistle import handlers
+from services.whistle.grid_service import GridEndpoints
 from services.whistle.domain import (STATUSES, InvalidRequest, InvalidWhistle, WhistleState, rejected_outcome,
                                      verify_sender)
 from services.whistle.orm import metadata, platform
@@ -57,7 +58,7 @@ class JsonObject:
         return payload
 
 
-class WhistleService(OpsEndpoints):
+class WhistleService(GridEndpoints, OpsEndpoints):
     name = "whistle"
     store = Store(platform)
     reference = load_reference()
