@@ -121,7 +121,7 @@ def whistle(uow: UnitOfWork, reference: ReferenceData, rules: Rules, command: Wh
     decision = replace(raised, events=asked.events + raised.events, entries=asked.entries + raised.entries)
     record(uow, rules, decision)
     history = grid_event.carried_history(decision.state, grid_store.entries_of(uow.conn, state.event_id), uow.now)
-    grid_store.add_history_to_whistle(uow.conn, followed, history)
+    grid_store.add_to_whistle_timeline(uow.conn, followed, grid_event.history_on_whistle(history))
     return decision
 
 

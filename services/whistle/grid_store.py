@@ -21,8 +21,6 @@ from services.whistle.grid_orm import (contact_values, line_values, state_of, st
 from services.whistle.hotline import TicketRecord
 from services.whistle.orm import complainant_contacts, grid_event_timeline, grid_events, hotline_tickets, timeline
 
-HISTORY_MESSAGE = "grid_event.history"     # the whistle timeline's message for a grid event's carried history
-
 
 def by_request(conn: Connection, street_code: str, request_id: str) -> GridEventState | None:
     row = conn.execute(select(grid_events).where(grid_events.c.street_code == street_code,
@@ -93,13 +91,11 @@ def entries_of(conn: Connection, grid_event_id: str) -> list[TimelineEntry]:
     return [TimelineEntry(r.at, r.kind, r.actor, r.summary, r.detail) for r in lines_of(conn, grid_event_id)]
 
 
-def add_history_to_whistle(conn: Connection, whistle_id: str, entry: TimelineEntry) -> None:
-    """The grid event's history as a line of the whistle's own timeline (rendered in the reader's language)."""
-    params = entry.detail["text"]["params"]
+def add_to_whistle_timeline(conn: Connection, whistle_id: str, entry: TimelineEntry) -> None:
+    """A line of the whistle's own timeline (grid_event.history_on_whistle)."""
     conn.execute(insert(timeline), [{
         "whistle_id": whistle_id, "at": entry.at, "kind": entry.kind, "actor": entry.actor, "summary": entry.summary,
-        "detail": entry.detail, "event_id": None, "message": HISTORY_MESSAGE,
-        "params": {"grid_event_id": params["grid_event_id"], "steps": params["steps"]}}])
+        "detail": entry.detail, "event_id": None, "message": entry.message, "params": entry.params}])
 
 
 def by_whistle(conn: Connection, whistle_ids: Iterable[str]) -> list[GridEventState]:
