@@ -5,7 +5,6 @@ the pure rules decided it, with one timeline row per entry."""
 from __future__ import annotations
 
 import zlib
-from dataclasses import replace
 from datetime import datetime
 from typing import Iterable, Sequence
 
@@ -183,7 +182,3 @@ def service_requests(conn: Connection, ids: Sequence[str] | None, codes: Sequenc
             query = query.where(c.street_code == street_code)
     rows = conn.execute(query.order_by(c.opened_at.desc(), c.id).limit(limit)).all()
     return [(state_of(r._mapping), r.updated_at) for r in rows]
-
-
-def decision_with(decision: Decision, *entries: TimelineEntry) -> Decision:
-    return replace(decision, entries=decision.entries + entries)

@@ -15,8 +15,7 @@ from sqlalchemy import func, select
 
 from services.common.areas import load_area_map
 from services.common.db import create_schema, dispose_all
-from services.common.events import (AllCompleted, CloseWhistle, Evidence, FollowUp, HotlineTicket, OpenGridEvent,
-                                    parse)
+from services.common.events import AllCompleted, CloseWhistle, Evidence, FollowUp, HotlineTicket, parse
 from services.common.reference import load_reference
 from services.common.tiers import DailyCap
 from services.common.uow import Store

@@ -12,6 +12,7 @@ from services.common.auth.principals import Kind
 from services.common.auth.tokens import issue
 from services.common.broker import HOTLINE_ANSWERS
 from services.common.tiers import DEFAULT_PATH as TIERS_PATH
+from tests.support.bus import Bus, Listener
 
 PRINCIPALS = {"daxigou": (Kind.STREET, "daxigou"), "nanxiashu": (Kind.STREET, "nanxiashu"),
               "district": (Kind.DISTRICT, "zhangwei"), "hotline": (Kind.HOTLINE, "beijing12345"),
@@ -46,7 +47,6 @@ def drill_tiers(directory: Path, accept: str = "2s", handle: str = "3s") -> Path
     return path
 
 
-def hotline_answers(bus) -> "object":
+def hotline_answers(bus: Bus) -> Listener:
     """The hotline system's durable queue (receipts and answers), as a Listener over it."""
-    from tests.support.bus import Listener
     return Listener(bus, bus.name(HOTLINE_ANSWERS))
