@@ -6,7 +6,7 @@
 
 THIS IS DEMO DATA: invented polygons placed around Yuzhong, Chongqing, one Feature per grid, each a
 Polygon in WGS-84 (lon, lat; RFC 7946, exterior rings counter-clockwise), properties {grid_code,
-community_code, street_code, name_zh}. Services read it through services/dispatch/areas.py.
+community_code, street_code, name_zh}. Services read it through services/common/areas.py.
 
 Layout, in local metres east (x) and north (y) of the south-west corner at lon 106.540, lat 29.555
 (an equirectangular projection on a sphere of radius 6 371 008.8 m; coordinates rounded to 1e-6 deg):

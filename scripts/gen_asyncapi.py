@@ -54,6 +54,12 @@ EXAMPLES = {
         "street_code": "nanxiashu", "outcome": "rejected", "whistle_id": None, "repeated": False,
         "errors": [{"field": "street_code", "message": "'daxigou' does not match routing key 'raise.nanxiashu'"}],
     },
+    "HotlineTicket": {
+        "ticket_id": "BJ12345-20250314-0007", "street_code": "daxigou", "category": "garbage_dumping",
+        "description": "小区门口垃圾三天没人清运", "received_at": "2025-03-14T01:00:00Z",
+        "place": {"address": "大溪沟街道文化宫路3号", "lon": 106.548, "lat": 29.561},
+        "complainant": {"name": "刘女士", "phone": "13800138000"},
+    },
     "CheckIn": {
         "request_id": "chengguan-0b0d7f44", "callout_id": "0b0d7f44-7642-4c05-9054-dee32c532e5c",
         "department_code": "chengguan", "officer": "执法队员 王建国", "note": "两人十分钟内到场",
@@ -70,8 +76,9 @@ def report_models() -> dict[str, type]:
 
 
 def command_models() -> tuple[type, ...]:
-    """Commands outside systems publish on the bus: a street's RaiseWhistle, a department's reports."""
-    return (events.RaiseWhistle, *report_models().values())
+    """Commands outside systems publish on the bus: a street's RaiseWhistle, the 12345 hotline's tickets, a
+    department's reports."""
+    return (events.RaiseWhistle, events.HotlineTicket, *report_models().values())
 
 
 def event_models() -> tuple[type, ...]:
@@ -86,7 +93,9 @@ def http_models() -> tuple[type, ...]:
     """The contract models the HTTP APIs take or return."""
     return tuple(getattr(events, name) for name in (
         "RaiseWhistle", "CheckIn", "Arrive", "Complete", "Return", "CloseWhistle", "SendBack", "FollowUp",
-        "AddDepartment", "DecideArbitration", "ReportOutcome", "CheckInOutcome") if hasattr(events, name))
+        "AddDepartment", "DecideArbitration", "ReportOutcome", "CheckInOutcome",
+        "OpenGridEvent", "AcceptGridEvent", "HandleGridEvent", "CloseGridEvent", "PassUpGridEvent",
+        "VerifyGridEvent", "WhistleGridEvent", "HotlineTicket", "TicketReceipt") if hasattr(events, name))
 
 
 def route_template(model: type) -> events.Route:

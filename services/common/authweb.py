@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from services.common.auth.keystore import Verifier
 from services.common.auth.pagination import PageError, PageRequest, page_request
-from services.common.auth.principals import Kind, Principal
+from services.common.auth.principals import UNMETERED, Principal
 from services.common.auth.ratelimit import Rate, TokenBuckets, retry_after_header
 from services.common.auth.rules import Decision, may_attempt, rule_of
 from services.common.auth.tokens import TokenError
@@ -105,7 +105,7 @@ class Gate:
         decision = may_attempt(principal, action)
         if not decision:
             raise Forbidden(decision)
-        if rule_of(action).write and principal.kind is not Kind.SERVICE:
+        if rule_of(action).write and principal.kind not in UNMETERED:
             wait = self.buckets.take(str(principal), self.monotonic())
             if wait:
                 raise RateLimited(principal, wait)

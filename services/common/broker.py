@@ -9,7 +9,7 @@ from typing import Iterable
 import amqp
 from kombu import Connection
 
-from services.common.events import CALLOUTS, CHECKINS, DEADLETTERS, EXCHANGES, WHISTLES
+from services.common.events import CALLOUTS, CHECKINS, DEADLETTERS, EXCHANGES, HOTLINE, WHISTLES
 from services.common.reference import ReferenceData
 from services.common.settings import Settings
 
@@ -75,6 +75,11 @@ def street_queue(street_code: str) -> str:
     return f"street.{street_code}.outcomes"
 
 
+# where the 12345 hotline system reads its tickets' receipts and answers (no TTL: an answer is its 办结 record)
+HOTLINE_ANSWERS = "hotline.answers"
+HOTLINE_BINDINGS = ((HOTLINE, "receipt.*.*"), (HOTLINE, "answer.*"))
+
+
 def declare_outside_parties(channel, settings: Settings, reference: ReferenceData) -> None:
     """A durable queue per department and per street, so their messages wait for them.
 
@@ -88,6 +93,7 @@ def declare_outside_parties(channel, settings: Settings, reference: ReferenceDat
     for street in reference.streets:
         declare_queue(channel, settings, street_queue(street.code),
                       [(WHISTLES, f"outcome.{street.code}.*")], {"x-message-ttl": OUTCOME_TTL_MS})
+    declare_queue(channel, settings, HOTLINE_ANSWERS, HOTLINE_BINDINGS)
 
 
 def declare_topology(settings: Settings, reference: ReferenceData) -> None:

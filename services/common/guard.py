@@ -67,6 +67,13 @@ class AuthContext:
         self.principal, self.action = request_principal(self.gate, request, action), action
         return self.principal
 
+    def enter_token(self, token: str | None, action: str) -> Principal:
+        """For a protocol that carries the token elsewhere than the Authorization header (Open311's api_key)."""
+        principal = self.gate.authenticate(token)
+        self.gate.admit(principal, action)
+        self.principal, self.action = principal, action
+        return principal
+
     def enter_rpc(self, action: str) -> Principal:
         token = self._context_data.get(AUTH_TOKEN_CONTEXT_KEY)
         principal = self.gate.authenticate(token if isinstance(token, str) else None)

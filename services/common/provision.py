@@ -8,7 +8,7 @@ accounts for the reference data, in the vhost of AMQP_URI (or --vhost) and under
 | `dept-<code>`      | `checkins`: `<action>.<code>` only         | `callouts`: `callout.<code>.*`; `checkins`: `outcome.<code>.*`; its queues `department.<code>.callouts` and `.outcomes` |
 | `street-<code>`    | `whistles`: `raise.<code>` only            | `whistles`: `outcome.<code>.*`; its queue `street.<code>.outcomes` |
 | `svc-<service>`    | anything in the namespace                  | anything in the namespace                    |
-| `ops-duty`         | the four public/internal exchanges (replay) | the `deadletters` queue                       |
+| `ops-duty`         | the five public/internal exchanges (replay) | the `deadletters` queue                       |
 
 Outside parties may declare only server-named queues (`amq.gen-*`, their private reply queues) and
 nothing else: no exchange, no durable queue, no deletion. Topic permissions confine routing keys
@@ -39,7 +39,7 @@ from typing import Iterable, Mapping
 from urllib.parse import quote, unquote, urlparse
 
 from services.common.auth.principals import SERVICES, Kind, broker_user
-from services.common.events import CALLOUTS, CHECKINS, DEADLETTERS, EVENTS, WHISTLES
+from services.common.events import CALLOUTS, CHECKINS, DEADLETTERS, EVENTS, HOTLINE, WHISTLES
 from services.common.reference import ReferenceData
 from services.common.settings import DEFAULT_AMQP_URI, ROOT
 
@@ -108,7 +108,7 @@ def accounts(reference: ReferenceData, namespace: str = "", user_prefix: str = "
     for operator in operators:
         found.append(Account(broker_user(Kind.OPERATOR, operator, user_prefix), Kind.OPERATOR, operator,
                              configure=NOTHING,
-                             write=_any_of(*(name(e) for e in (WHISTLES, CALLOUTS, CHECKINS, EVENTS))),
+                             write=_any_of(*(name(e) for e in (WHISTLES, CALLOUTS, CHECKINS, EVENTS, HOTLINE))),
                              read=_any_of(name(DEADLETTERS))))
     return found
 

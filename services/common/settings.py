@@ -30,6 +30,7 @@ class Settings:
     batch_linger_ms: float = 5.0    # how long a consumer waits after a first message for more to join it
     workers: int = 10           # nameko's worker pool: batches, RPC calls and HTTP requests at once
     escalation_sweep_seconds: float = 5.0   # how often dispatch looks for missed deadlines
+    grid_sweep_seconds: float = 60.0        # how often whistle looks for grid events past a tier's deadline
 
     @property
     def nameko_config(self) -> dict:
@@ -68,4 +69,5 @@ def load_settings(service: str, env=os.environ) -> Settings:
         batch_linger_ms=float(env.get("BATCH_LINGER_MS", "5")),
         workers=int(env.get("WORKERS", "10")),
         escalation_sweep_seconds=float(env.get("ESCALATION_SWEEP_SECONDS", "5")),
+        grid_sweep_seconds=float(env.get("GRID_SWEEP_SECONDS", "60")),
     )

@@ -17,7 +17,7 @@ from services.common.events import (AllCheckedIn, AllCompleted, Arrive, CalloutA
 from services.common.field_errors import (ALREADY_DONE, DID_NOT_COMPLETE_ROUND, ISSUED_TO_ANOTHER, OLDER_ROUND,
                                           OUT_OF_ORDER, WHISTLE_CLOSED)
 from services.common.reference import ReferenceData, UrgencyLevel
-from services.dispatch.areas import AreaMap, Located
+from services.common.areas import AreaMap, Located
 from services.dispatch.deadlines import IsWorkday, deadlines_for
 from services.dispatch.matrix import Matrix
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.common.reference import ReferenceData
-from services.dispatch.areas import AreaMap
+from services.common.areas import AreaMap
 from services.dispatch.deadlines import IsWorkday
 from services.dispatch.escalation import Ladder
 from services.dispatch.matrix import Matrix

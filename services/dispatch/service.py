@@ -19,7 +19,7 @@ from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api, read_json
 from services.dispatch import handlers
 from services.dispatch import repository as repo
-from services.dispatch.areas import load_area_map
+from services.common.areas import load_area_map
 from services.dispatch.deadlines import chinese_workdays
 from services.dispatch.domain import IllegalStep, department_in_routing_key
 from services.dispatch.orm import metadata, platform

@@ -13,6 +13,7 @@ from services.common.events import (EVENTS, AllCheckedIn, ArbitrationOpened, Cal
 from services.common.uow import Store
 from services.common.web import OpsEndpoints
 from services.metrics import handlers
+from services.metrics.grid_metrics import GridFigures
 from services.metrics.orm import metadata, platform
 
 CONSUMED_EVENTS = (WhistleRaised, CalloutsIssued, CalloutCheckedIn, AllCheckedIn, TeamAssembled, CalloutArrived,
@@ -32,7 +33,7 @@ class ReplayOnStart(DependencyProvider):
             handlers.replay_facts(conn)
 
 
-class MetricsService(OpsEndpoints):
+class MetricsService(GridFigures, OpsEndpoints):
     name = "metrics"
     store = Store(platform, relay=False)
     replay = ReplayOnStart()

@@ -16,17 +16,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, Iterable, Sequence
 
-from services.common.events import (MAX_TEXT, Event, FieldError, Place, RaiseWhistle, WhistleClosed,
-                                    WhistleReopened, iso)
+from services.common.events import (MAX_TEXT, AcceptGridEvent, CloseGridEvent, Event, FieldError, GridEventAccepted,
+                                    GridEventClosed, GridEventHandled, GridEventOpened, GridEventOverdue,
+                                    GridEventPassedUp, GridEventReopened, GridEventWhistled, HandleGridEvent,
+                                    OpenGridEvent, PassUpGridEvent, Place, RaiseWhistle, TierCommand, WhistleClosed,
+                                    WhistleGridEvent, WhistleReopened, iso)
 from services.common.reference import ReferenceData
 from services.common.tiers import TIERS, TierRules
 from services.common.workdays import IsWorkday, due
-from services.whistle import grid_texts
-from services.whistle.contract_draft import (AcceptGridEvent, CloseGridEvent, GridEventAccepted, GridEventClosed,
-                                             GridEventHandled, GridEventOpened, GridEventOverdue,
-                                             GridEventPassedUp, GridEventReopened, GridEventWhistled,
-                                             HandleGridEvent, OpenGridEvent, PassUpGridEvent, TierCommand,
-                                             WhistleGridEvent)
+from services.whistle import grid_texts, timeline
 from services.whistle.daily_cap import over_cap
 from services.common.errors import Invalid, NotFound
 from services.whistle.domain import IllegalAction, InvalidRequest, TimelineEntry
@@ -40,6 +38,7 @@ WHISTLE_SOURCE = {"grid_patrol": "grid_patrol", "hotline_12345": "hotline_12345"
                   "resident_report": "street_office"}
 
 
+HISTORY_MESSAGE = "grid_event.history"     # the whistle timeline's message for a grid event's carried history
 # the responsibility map: the grid owning a WGS-84 point, or None (unowned or disputed)
 Locate = Callable[[float, float], "str | None"]
 
@@ -399,6 +398,15 @@ def carried_history(state: GridEventState, lines: Sequence[TimelineEntry], now: 
     return line(now, "grid_event.history", state.street_code, "carried_history",
                 {"grid_event_id": state.event_id, "lines": history}, grid_event_id=state.event_id,
                 steps=len(lines))
+
+
+def history_on_whistle(history: TimelineEntry) -> TimelineEntry:
+    """carried_history's line as a line of the whistle's own timeline: its message (grid_event.history) read in
+    the reader's language like every whistle line, the event's lines in its detail."""
+    params = history.detail["text"]["params"]
+    detail = {k: v for k, v in history.detail.items() if k != "text"}
+    return timeline.line(history.at, history.kind, history.actor, HISTORY_MESSAGE,
+                         {"grid_event_id": params["grid_event_id"], "steps": params["steps"]}, detail, None)
 
 
 def whistle_closed(state: GridEventState, closed: WhistleClosed) -> Decision:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping
 
-from services.common.events import Place
-from services.whistle.contract_draft import PersonalContact
+from services.common.events import PersonalContact, Place
 from services.whistle.domain import TimelineEntry
 from services.whistle.grid_event import GridEventState
 from services.whistle.hotline import TicketRecord

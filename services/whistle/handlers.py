@@ -19,7 +19,7 @@ from services.common.i18n import DEFAULT_LANGUAGE
 from services.common.reference import ReferenceData
 from services.common.sql import update_by_key
 from services.common.uow import UnitOfWork
-from services.whistle import domain
+from services.whistle import domain, grid_follow
 from services.whistle.domain import (NOT_OPEN, Candidate, InvalidWhistle, NoSuchWhistle, TimelineEntry,
                                      WhistleState, check_against_reference, duplicate_of)
 from services.whistle.orm import timeline, whistles
@@ -172,6 +172,7 @@ def close_whistle(uow: UnitOfWork, reference: ReferenceData, command: CloseWhist
     state, closed, entry = domain.close(state, command, now, reference)
     _add_line(conn, state.whistle_id, entry, closed.event_id)
     uow.emit(closed)
+    grid_follow.follow_whistle(uow, [closed])            # grid events whistled onto it close with it
     _save(conn, state, now, follow_up=None,
           closure={"round": state.round, "confirmed_by": command.confirmed_by, "closed_at": iso(now),
                    "evidence": command.evidence.model_dump(mode="json")})
@@ -195,6 +196,7 @@ def record_follow_up(uow: UnitOfWork, reference: ReferenceData, command: FollowU
     for event, entry in zip(events, entries):
         _add_line(conn, state.whistle_id, entry, event.event_id)
         uow.emit(event)
+    grid_follow.follow_whistle(uow, events)              # reopened: so are the grid events whistled onto it
     _save(conn, state, now, follow_up={"rating": command.rating, "comment": command.comment,
                                           "recorded_by": command.recorded_by, "reopen": command.reopen,
                                           "recorded_at": iso(now)})

@@ -13,12 +13,11 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from services.common.events import FieldError
+from services.common.events import (FieldError, HotlineTicket, OpenGridEvent, PersonalContact, TicketAnswered,
+                                    TicketReceipt)
 from services.common.tiers import HotlineLevel
 from services.common.workdays import due
 from services.whistle import grid_texts
-from services.whistle.contract_draft import (HotlineTicket, OpenGridEvent, PersonalContact, TicketAnswered,
-                                             TicketReceipt)
 from services.whistle.domain import IllegalAction, TimelineEntry
 from services.whistle.grid_event import (Decision, GridEventState, InvalidGridEvent, Locate, Rules, line,
                                          open_event)

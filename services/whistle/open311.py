@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
-from services.common.events import FieldError, Place, iso
+from services.common.events import MAX_EVENT_TEXT, FieldError, OpenGridEvent, PersonalContact, Place, iso
 from services.common.reference import ReferenceData
 from services.whistle import grid_texts
-from services.whistle.contract_draft import MAX_EVENT_TEXT, OpenGridEvent, PersonalContact
 from services.common.errors import Refused
 from services.whistle.grid_event import GridEventState, Locate, unit_names
-from services.whistle.grid_texts import Lang
+from services.whistle.grid_texts import is_chinese
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 MAX_SPAN = timedelta(days=90)          # GET requests: the widest date range, and the default one
@@ -71,17 +70,18 @@ def discovery(endpoint_url: str, changeset: str, contact: str) -> dict:
                            "type": "production", "formats": ["application/json"]}]}
 
 
-def services_list(reference: ReferenceData, lang: Lang = "zh") -> list[dict]:
+def services_list(reference: ReferenceData, lang: str = "zh_CN") -> list[dict]:
     """GET services.json: one realtime service per category, grouped by its lead department."""
     out = []
+    zh = is_chinese(lang)
     for category in reference.categories:
         lead = reference.department(category.lead)
-        other = category.name_en if lang == "zh" else category.name_zh
+        other = category.name_en if zh else category.name_zh
         out.append({"service_code": category.code,
-                    "service_name": category.name_zh if lang == "zh" else category.name_en,
+                    "service_name": category.name_zh if zh else category.name_en,
                     "description": f"{category.name_zh} / {category.name_en}",
                     "metadata": False, "type": "realtime", "keywords": f"{category.code}, {other}",
-                    "group": (lead.name_zh if lang == "zh" else lead.name_en) if lead else category.lead})
+                    "group": (lead.name_zh if zh else lead.name_en) if lead else category.lead})
     return out
 
 
@@ -220,7 +220,7 @@ def contact_for(intake: Open311Intake, grid_event_id: str) -> PersonalContact | 
 
 
 def post_response(state: GridEventState, reference: ReferenceData, account_id: str | None = None,
-                  lang: Lang = "zh") -> list[dict]:
+                  lang: str = "zh_CN") -> list[dict]:
     """The POST answer: realtime, so the service_request_id (never a token)."""
     notice = None
     if state.status == "reported" and state.accept_by is not None:
@@ -231,14 +231,15 @@ def post_response(state: GridEventState, reference: ReferenceData, account_id: s
 
 # ---------------------------------------------------------------- GET requests.json
 
-def status_notes(state: GridEventState, lang: Lang = "zh") -> str:
+def status_notes(state: GridEventState, lang: str = "zh_CN") -> str:
     key = f"status.closed.{state.outcome}" if state.status == "closed" else f"status.{state.status}"
     return grid_texts.render(key, {"tier": state.tier}, lang)
 
 
 def service_request(state: GridEventState, reference: ReferenceData, updated_at: datetime,
-                    lang: Lang = "zh") -> dict:
+                    lang: str = "zh_CN") -> dict:
     """One grid event as a GeoReport v2 service request."""
+    zh = is_chinese(lang)
     category = reference.category(state.category)
     names = unit_names(reference, state)
     expected = state.accept_by or state.handle_by
@@ -246,10 +247,10 @@ def service_request(state: GridEventState, reference: ReferenceData, updated_at:
         "service_request_id": state.event_id,
         "status": "closed" if state.status == "closed" else "open",
         "status_notes": status_notes(state, lang),
-        "service_name": (category.name_zh if lang == "zh" else category.name_en) if category else state.category,
+        "service_name": (category.name_zh if zh else category.name_en) if category else state.category,
         "service_code": state.category,
         "description": state.description,
-        "agency_responsible": names["unit_zh"] if lang == "zh" else names["unit_en"],
+        "agency_responsible": names["unit_zh"] if zh else names["unit_en"],
         "service_notice": None,
         "requested_datetime": iso(state.opened_at),
         "updated_datetime": iso(state.closed_at or updated_at),

@@ -16,6 +16,7 @@ from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api, read_json
 from services.whistle import handlers
 from services.whistle.board import BoardEndpoints
+from services.whistle.grid_service import GridEndpoints
 from services.whistle.domain import (STATUSES, InvalidRequest, InvalidWhistle, WhistleState, rejected_outcome,
                                      verify_sender)
 from services.whistle.orm import metadata, platform
@@ -58,7 +59,7 @@ class JsonObject:
         return payload
 
 
-class WhistleService(BoardEndpoints, OpsEndpoints):
+class WhistleService(BoardEndpoints, GridEndpoints, OpsEndpoints):
     name = "whistle"
     store = Store(platform)
     reference = load_reference()

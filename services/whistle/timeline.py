@@ -96,6 +96,9 @@ MESSAGES: dict[str, Message] = {
     "whistle.reopened": Message(N_("reopened for round %(round)s: the complainant is unsatisfied")),
     "whistle.reopened.comment": Message(
         N_("reopened for round %(round)s: the complainant is unsatisfied: %(comment)s")),
+    # a grid event whistled: its history, carried onto the whistle (grid_event.history_on_whistle)
+    "grid_event.history": Message(
+        N_("whistled from grid event %(grid_event_id)s, with its %(steps)s timeline lines")),
 }
 LATE = N_("%(line)s (late)")          # a step done after its deadline: params carry on_time false
 

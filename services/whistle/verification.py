@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from services.common.tiers import VERIFIERS
-from services.whistle.contract_draft import GridEventVerified, VerifyGridEvent
+from services.common.events import GridEventVerified, VerifyGridEvent
 from services.whistle.domain import IllegalAction, InvalidRequest
 from services.whistle.grid_event import (OPEN, Decision, GridEventState, Rules, closed_event, fact, line, seen)
 

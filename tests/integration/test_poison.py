@@ -25,6 +25,8 @@ TARGETS = [
     ("checkins", "arrival.chengguan", None, {"dispatch.arrivals"}),
     ("checkins", "completion.chengguan", None, {"dispatch.completions"}),
     ("checkins", "return.chengguan", None, {"dispatch.returns"}),
+    ("hotline", "ticket.daxigou", None, {"whistle.tickets"}),
+    ("events", "grid_event.closed", "grid_event.closed", {"metrics.grid_events"}),
 ]
 KINDS = {
     "invalid_json": (lambda t: b'{"type": ', "application/json", "invalid JSON"),

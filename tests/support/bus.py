@@ -7,7 +7,7 @@ import uuid
 
 import pika
 
-from services.common.broker import department_queue, street_queue
+from services.common.broker import HOTLINE_ANSWERS, department_queue, street_queue
 from services.common.events import DEADLETTERS, EXCHANGES
 from services.common.reference import load_reference
 
@@ -118,7 +118,7 @@ def delete_namespace(amqp_uri: str, namespace: str, services=("whistle", "dispat
     queues = [*service_queues(), DEADLETTERS, *(f"rpc-{s}" for s in services)]
     queues += [department_queue(d.code) for d in reference.departments]
     queues += [f"department.{d.code}.outcomes" for d in reference.departments]
-    queues += [street_queue(s.code) for s in reference.streets]
+    queues += [street_queue(s.code) for s in reference.streets] + [HOTLINE_ANSWERS]
     connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
     try:
         for queue in queues:

@@ -14,7 +14,7 @@ from services.common.reference import ReferenceData
 from services.common.uow import Store
 from services.dispatch import handlers
 from services.dispatch import repository as repo
-from services.dispatch.areas import AreaMap
+from services.common.areas import AreaMap
 from services.dispatch.deadlines import IsWorkday
 from services.dispatch.orm import platform
 from services.dispatch.rules import Rules

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from services.common.events import Evidence, Place, parse
+from services.common.events import (AcceptGridEvent, CloseGridEvent, Evidence, HandleGridEvent, HotlineTicket,
+                                    OpenGridEvent, PassUpGridEvent, Place, VerifyGridEvent, WhistleGridEvent, parse)
 from services.common.reference import load_reference
 from services.common.tiers import DailyCap, load_tiers
-from services.whistle.contract_draft import (AcceptGridEvent, CloseGridEvent, HandleGridEvent, OpenGridEvent,
-                                             HotlineTicket, PassUpGridEvent, VerifyGridEvent, WhistleGridEvent)
 from services.whistle.grid_event import Rules
 
 T0 = datetime(2025, 3, 14, 1, 30, tzinfo=timezone.utc)       # Friday 09:30 in Beijing

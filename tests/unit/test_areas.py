@@ -1,4 +1,4 @@
-"""The responsibility map (责任区域一张图): services/dispatch/areas.py and the shipped
+"""The responsibility map (责任区域一张图): services/common/areas.py and the shipped
 deploy/reference/areas.geojson (written by scripts/gen_areas.py; regenerate it with
 `python scripts/gen_areas.py` when district.yaml's streets, communities or grids change)."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ from shapely.geometry import Point, box
 
 from services.common.reference import DEFAULT_PATH, parse_reference
 from services.common.geo import distance_m
-from services.dispatch.areas import AreaMap, Located, Unlocated, load_area_map
+from services.common.areas import AreaMap, Located, Unlocated, load_area_map
 
 ROOT = Path(__file__).resolve().parents[2]
 AREAS = ROOT / "deploy" / "reference" / "areas.geojson"

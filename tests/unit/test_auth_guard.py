@@ -115,7 +115,8 @@ def world(tmp_path):
     clock = Clock()
     gate = Gate(Verifier(tmp_path), Rate(per_minute=60, burst=3), lambda: clock.wall, lambda: clock.mono)
     codes = {Kind.STREET: "daxigou", Kind.DEPARTMENT: "chengguan", Kind.DISTRICT: "zhangwei",
-             Kind.ASSESSMENT: "assessment", Kind.OPERATOR: "duty", Kind.SERVICE: "dispatch"}
+             Kind.ASSESSMENT: "assessment", Kind.OPERATOR: "duty", Kind.SERVICE: "dispatch",
+             Kind.HOTLINE: "beijing12345", Kind.FOLLOW_UP: "huifang", Kind.OPEN311: "fixmystreet"}
     tokens = {kind: issue(kind, code, key, NOW, timedelta(days=1)) for kind, code in codes.items()}
     for issued in tokens.values():
         files.record(issued, None)
@@ -267,7 +268,8 @@ def test_the_matrix_covers_every_route_kind_and_ownership():
     assert {(c.kind, c.relation, c.expected) for c in close} == {
         (None, "anonymous", 401), (Kind.STREET, "own", ALLOWED), (Kind.STREET, "other", 403),
         (Kind.DEPARTMENT, "any", 403), (Kind.DISTRICT, "any", 403), (Kind.ASSESSMENT, "any", 403),
-        (Kind.OPERATOR, "any", 403), (Kind.SERVICE, "any", ALLOWED)}
+        (Kind.OPERATOR, "any", 403), (Kind.SERVICE, "any", ALLOWED), (Kind.HOTLINE, "any", 403),
+        (Kind.FOLLOW_UP, "any", 403), (Kind.OPEN311, "any", 403)}
     assert len({c.id for c in cases}) == len(cases)
     assert Route("RPC", "close_whistle", "whistle.close", "whistle", "close_whistle") in routes
 

@@ -55,8 +55,23 @@ def test_the_assessment_office_reads_assessment_data_only_and_the_operator_handl
     assert [a for a in RULES if may_attempt(operator, a)] == ["dlq.read", "dlq.replay", "dlq.drop"]
 
 
-def test_services_may_do_everything_but_operate_dead_letters():
-    assert [a for a in RULES if not may_attempt(dispatch, a)] == ["dlq.read", "dlq.replay", "dlq.drop"]
+def test_services_may_do_everything_but_read_personal_data_and_operate_dead_letters():
+    assert [a for a in RULES if not may_attempt(dispatch, a)] == ["grid_event.contact", "dlq.read", "dlq.replay",
+                                                                    "dlq.drop"]
+
+
+def test_a_complainants_contact_is_for_the_owning_street_and_the_follow_up_desk_only():
+    from services.common.auth.principals import Principal as P
+    desk, hotline, client = P(Kind.FOLLOW_UP, "huifang", "t7"), P(Kind.HOTLINE, "beijing12345", "t8"), \
+        P(Kind.OPEN311, "fixmystreet", "t9")
+    event = {"street_code": "daxigou"}
+    assert authorize(daxigou, "grid_event.contact", event) and authorize(desk, "grid_event.contact", event)
+    assert not authorize(P(Kind.STREET, "nanxiashu", "t"), "grid_event.contact", event)
+    for other in (district, dispatch, hotline, client, chengguan, assessment, operator):
+        assert not authorize(other, "grid_event.contact", event), other
+    assert [a for a in RULES if may_attempt(desk, a)] == ["grid_event.contact"]
+    assert [a for a in RULES if may_attempt(hotline, a)] == ["ticket.receive", "ticket.read"]
+    assert [a for a in RULES if may_attempt(client, a)] == ["open311.report", "open311.read"]
 
 
 def test_an_unknown_action_or_a_missing_attribute_is_refused_not_an_error():

@@ -11,14 +11,15 @@ import pytest
 import yaml
 
 from services.common import events
-from services.common.events import CHECKINS, EVENT_TYPES, WHISTLES, CheckIn, RaiseWhistle, decode_event, parse, route_of
+from services.common.events import (CHECKINS, EVENT_TYPES, HOTLINE, WHISTLES, CheckIn, HotlineTicket, RaiseWhistle,
+                                    decode_event, parse, route_of)
 
 ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI = ROOT / "deploy" / "asyncapi.yaml"
 OPENAPI = ROOT / "deploy" / "openapi.yaml"
 REF = "#/components/schemas/{model}"
 REPORTS = dict(getattr(events, "REPORTS", None) or {"checkin": CheckIn})   # department reports by action
-COMMANDS = (RaiseWhistle, *REPORTS.values())
+COMMANDS = (RaiseWhistle, HotlineTicket, *REPORTS.values())
 MODELS = (*COMMANDS, *EVENT_TYPES.values())
 
 
@@ -75,7 +76,7 @@ def test_generated_blocks_are_current():
 
 def test_raise_whistle_check_in_and_every_event_type_are_documented(doc):
     names = {m.__name__ for m in MODELS}
-    assert {"RaiseWhistle", "CheckIn"} <= names
+    assert {"RaiseWhistle", "CheckIn", "HotlineTicket"} <= names
     assert set(EVENT_TYPES.values()) <= set(MODELS)
     for name in names:
         assert name in doc["components"]["schemas"], name
@@ -86,6 +87,8 @@ def _expected_route(model) -> tuple[str, str, str]:
     """(exchange, channel name, operation) of a contract model."""
     if model is RaiseWhistle:
         return WHISTLES, "raise.{street_code}", "publish"      # outside systems send commands to chuishao
+    if model is HotlineTicket:
+        return HOTLINE, "ticket.{street_code}", "publish"
     for action, report in REPORTS.items():
         if model is report:
             return CHECKINS, f"{action}.{{department_code}}", "publish"

@@ -25,7 +25,7 @@ from services.common.events import (AddDepartment, AllCheckedIn, AllCompleted, A
                                     WhistleClosed, WhistleRaised, WhistleReopened,
                                     WhistleSentBack, decode_event)
 from services.common.reference import DEFAULT_PATH, ReferenceData, load_reference, parse_reference
-from services.dispatch.areas import load_area_map
+from services.common.areas import load_area_map
 from services.dispatch.domain import IllegalStep
 from tests.support.dispatch import DispatchDriver
 from services.dispatch.orm import callouts, matrix_versions, metadata, platform, step_deadlines

@@ -14,6 +14,9 @@ from services.common.events import (CALLOUTS, CHECKINS, EVENTS, MAX_TEXT, SCHEMA
                                     ContractError, Deadlines, Event, EVENT_TYPES, FieldError, Place,
                                     RaiseWhistle, TeamAssembled, TeamMember, WhistleOutcome,
                                     WhistleRaised, decode_event, encode, parse, route_of)
+from services.common.events import (HOTLINE, GridEventAccepted, GridEventClosed, GridEventHandled, GridEventOpened,
+                                    GridEventOverdue, GridEventPassedUp, GridEventReopened, GridEventVerified,
+                                    GridEventWhistled, TicketAnswered, TicketReceipt)
 from tests.support.samples import whistle_request
 
 BEIJING = timezone(timedelta(hours=8))
@@ -87,8 +90,43 @@ def sample_events() -> dict[str, Event]:
                          recorded_by="12345", reopened=True, occurred_at=T0),
         WhistleReopened(whistle_id="w-1", street_code="daxigou", reason="回访不满意", reopened_at=T0,
                         occurred_at=T0),
+        *grid_samples(),
     ]
     return {e.event_type: e for e in events}
+
+
+GRID = dict(grid_event_id="e-1", street_code="daxigou", community_code="daxigou-c1", grid_code="daxigou-c1-g1",
+            category="garbage_dumping", source="hotline_12345", tier="grid", ticket_id="BJ12345-0007")
+
+
+def grid_samples() -> list[Event]:
+    """One instance of every event below the whistle (grid events, 12345 receipts and answers)."""
+    return [
+        GridEventOpened(**GRID, request_id="ticket-BJ12345-0007", place=PLACE, reported_by="12345热线", opened_at=T0,
+                        accept_by=T0 + timedelta(hours=2), verification="pending", occurred_at=T0),
+        GridEventVerified(**GRID, by="执法队员 李强", role="street_team", outcome="confirmed",
+                          photo_ref="photo://check/1", verified_at=T0, occurred_at=T0),
+        GridEventAccepted(**GRID, by="网格员 王芳", accepted_at=T0, handle_by=T0 + timedelta(days=1), signed_for=True,
+                          occurred_at=T0),
+        GridEventPassedUp(**{**GRID, "tier": "community"}, from_tier="grid", reason="需社区协调", by="网格员 王芳",
+                          automatic=False, passed_up_at=T0, accept_by=T0 + timedelta(hours=4), occurred_at=T0),
+        GridEventOverdue(**{**GRID, "tier": "street"}, missed="accept", due_at=T0, flagged_at=T0, occurred_at=T0),
+        GridEventHandled(**GRID, by="网格员 王芳", summary="已清运", evidence_refs=("photo://done/1",), handled_at=T0,
+                         handle_by=T0, on_time=True, occurred_at=T0),
+        GridEventWhistled(**{**GRID, "tier": "street"}, whistle_id="w-1", linked=False, by="街道主任 赵敏",
+                          whistled_at=T0, occurred_at=T0),
+        GridEventClosed(**GRID, outcome="handled", resolved_by="grid", by="网格员 王芳", summary="已清运", opened_at=T0,
+                        signed_for_at=T0, handled_at=T0, closed_at=T0, passed_up=0, seconds_to_close=0.0,
+                        occurred_at=T0),
+        GridEventReopened(**{**GRID, "tier": "street"}, whistle_id="w-1", reason="回访不满意", reopened_at=T0,
+                          occurred_at=T0),
+        TicketReceipt(ticket_id="BJ12345-0007", street_code="daxigou", outcome="accepted", grid_event_id="e-1",
+                      occurred_at=T0),
+        TicketAnswered(ticket_id="BJ12345-0007", grid_event_id="e-1", street_code="daxigou", answer_no=1,
+                       outcome="resolved", resolved_by="whistle", summary="经吹哨处置", whistle_id="w-1",
+                       hotline_class="ordinary", received_at=T0, signed_for_at=T0, completed_at=T0, due_at=T0,
+                       on_time=True, signed_within_24h=True, completed_within_7d=True, occurred_at=T0),
+    ]
 
 
 def test_samples_cover_every_event_type():
@@ -173,8 +211,16 @@ def test_route_of_check_in_outcome(outcome):
     assert (route.exchange, route.routing_key) == (CHECKINS, f"outcome.gongan.{outcome}")
 
 
+@pytest.mark.parametrize("outcome", ["accepted", "rejected"])
+def test_route_of_a_ticket_receipt_and_answer_is_the_hotline_exchange_by_street(outcome):
+    receipt = sample_events()["ticket.receipt"].model_copy(update={"street_code": "nanxiashu", "outcome": outcome})
+    assert (route_of(receipt).exchange, route_of(receipt).routing_key) == (HOTLINE, f"receipt.nanxiashu.{outcome}")
+    answer = sample_events()["ticket.answered"]
+    assert (route_of(answer).exchange, route_of(answer).routing_key) == (HOTLINE, "answer.daxigou")
+
+
 @pytest.mark.parametrize("event_type", ["whistle.raised", "callout.checked_in", "whistle.all_checked_in",
-                                        "team.assembled"])
+                                        "team.assembled", "grid_event.opened", "grid_event.closed"])
 def test_route_of_other_events_is_the_events_exchange_by_type(event_type):
     route = route_of(sample_events()[event_type])
     assert (route.exchange, route.routing_key) == (EVENTS, event_type)

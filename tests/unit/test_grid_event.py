@@ -7,12 +7,11 @@ from datetime import timedelta, timezone
 
 import pytest
 
-from services.common.events import ContractError, WhistleClosed, WhistleReopened, parse
+from services.common.events import (ContractError, GridEventAccepted, GridEventClosed, GridEventHandled,
+                                    GridEventOpened, GridEventOverdue, GridEventPassedUp, GridEventReopened,
+                                    GridEventWhistled, PassUpGridEvent, WhistleClosed, WhistleReopened, parse)
 from services.common.tiers import DailyCap
 from services.whistle import grid_texts
-from services.whistle.contract_draft import (GridEventAccepted, GridEventClosed, GridEventHandled, GridEventOpened,
-                                             GridEventOverdue, GridEventPassedUp, GridEventReopened,
-                                             GridEventWhistled, PassUpGridEvent)
 from services.whistle.daily_cap import day_window
 from services.whistle.domain import IllegalAction, InvalidRequest
 from services.whistle.grid_event import (InvalidGridEvent, accept, carried_history, close, handle, open_event,
@@ -76,12 +75,18 @@ def test_every_line_renders_in_english_from_what_it_stores():
     ]
 
 
-def test_every_text_has_both_languages_with_the_same_parameters():
-    import string
-    for key, texts in grid_texts.TEXTS.items():
-        assert set(texts) == {"zh", "en"}, key
-        names = [{f for _, f, _, _ in string.Formatter().parse(texts[lang]) if f} for lang in ("zh", "en")]
-        assert names[0] == names[1], key
+def test_every_text_is_in_both_catalogs_with_the_same_parameters():
+    import re
+
+    from services.common.i18n import translations
+    for key, msgid in grid_texts.MESSAGES.items():
+        wanted = set(re.findall(r"%\((\w+)\)s", msgid))
+        for lang in ("zh_CN", "en"):
+            said = translations(lang).gettext(msgid)
+            assert set(re.findall(r"%\((\w+)\)s", said)) == wanted, (key, lang, said)
+        assert translations("zh_CN").gettext(msgid) != msgid, f"{key} has no Chinese translation"
+    assert grid_texts.render("status.whistled", {}, "zh") == "已吹哨，区级部门处置中"
+    assert grid_texts.render("status.whistled", {}, "en-GB") == "whistled: the district departments are on it"
 
 
 # ---------------------------------------------------------------- 难事不出街道, or the whistle

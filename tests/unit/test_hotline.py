@@ -7,9 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.common.events import ContractError, WhistleClosed, parse
+from services.common.events import ContractError, HotlineTicket, TicketAnswered, WhistleClosed, parse
 from services.common.workdays import CHINA, chinese_workdays
-from services.whistle.contract_draft import HotlineTicket, TicketAnswered
 from services.whistle.domain import IllegalAction
 from services.whistle.grid_event import (InvalidGridEvent, accept, close, handle, whistle, whistle_closed,
                                          whistle_raised)

@@ -81,6 +81,7 @@ def test_services_are_broad_within_the_namespace_and_the_operator_reads_dead_let
     operator = account("ops-duty")
     assert matches(operator.read, "test.deadletters") and not matches(operator.read, "test.department.x.callouts")
     assert matches(operator.write, "test.whistles") and not matches(operator.write, "test.deadletters")
+    assert matches(operator.write, "test.hotline")          # a dead-lettered 12345 ticket can be replayed
 
 
 def test_an_empty_broker_gets_everything_and_a_second_run_changes_nothing():

@@ -97,7 +97,15 @@ def street_lines():
     ]
 
 
-ALL_LINES = [line for e in EVENTS for line in timeline_entries(e, REFERENCE)] + street_lines()
+def grid_event_lines():
+    """The line a grid event whistled carries onto its whistle."""
+    from services.whistle.grid_event import carried_history, history_on_whistle, open_event
+    from tests.support.grid_samples import opening, rules
+    opened = open_event(opening(), "e-1", rules(), T0)
+    return [history_on_whistle(carried_history(opened.state, opened.entries, T0))]
+
+
+ALL_LINES = [line for e in EVENTS for line in timeline_entries(e, REFERENCE)] + street_lines() + grid_event_lines()
 
 
 def stored(entry) -> dict:

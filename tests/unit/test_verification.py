@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from services.common.tiers import VerificationRule
-from services.whistle.contract_draft import GridEventClosed, GridEventVerified
+from services.common.events import GridEventClosed, GridEventVerified
 from services.whistle.domain import IllegalAction, InvalidRequest
 from services.whistle.grid_event import accept, open_event, whistle
 from services.whistle.verification import allowed_verifiers, verify

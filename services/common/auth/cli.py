@@ -4,6 +4,7 @@
     python -m services.common.auth issue --department chengguan
     python -m services.common.auth issue --district [--as zhangwei] | --assessment | --operator
     python -m services.common.auth issue --service dispatch
+    python -m services.common.auth issue --hotline [--as beijing12345] | --follow-up | --open311 --as fixmystreet
     python -m services.common.auth revoke TOKEN_ID
     python -m services.common.auth list [--all]
     python -m services.common.auth keys rotate | keys list | keys retire KID
@@ -40,14 +41,18 @@ def say(text: str) -> None:
     typer.echo(text, err=True)
 
 
-def _principal(street, department, district, assessment, operator, service, holder_code) -> tuple[Kind, str]:
+def _principal(street, department, district, assessment, operator, service, holder_code, hotline=False,
+               follow_up=False, open311=False) -> tuple[Kind, str]:
     chosen = [(kind, value) for kind, value in ((Kind.STREET, street), (Kind.DEPARTMENT, department),
                                                 (Kind.DISTRICT, district), (Kind.ASSESSMENT, assessment),
-                                                (Kind.OPERATOR, operator), (Kind.SERVICE, service))
+                                                (Kind.OPERATOR, operator), (Kind.SERVICE, service),
+                                                (Kind.HOTLINE, hotline), (Kind.FOLLOW_UP, follow_up),
+                                                (Kind.OPEN311, open311))
               if value]
     if len(chosen) != 1:
         raise typer.BadParameter("name exactly one of --street CODE, --department CODE, --district, "
-                                 "--assessment, --operator, --service NAME", param_hint="principal")
+                                 "--assessment, --operator, --service NAME, --hotline, --follow-up, --open311",
+                                 param_hint="principal")
     kind, value = chosen[0]
     if kind in (Kind.STREET, Kind.DEPARTMENT):
         from services.common.reference import load_reference
@@ -71,12 +76,18 @@ def issue(street: Optional[str] = typer.Option(None, help="a street office's tok
           assessment: bool = typer.Option(False, "--assessment", help="the assessment office (考核办)"),
           operator: bool = typer.Option(False, "--operator", help="an operator (dead letters, replays)"),
           service: Optional[str] = typer.Option(None, help="a service calling another (whistle, dispatch...)"),
+          hotline: bool = typer.Option(False, "--hotline", help="the 12345 hotline system (接诉即办)"),
+          follow_up: bool = typer.Option(False, "--follow-up", help="the follow-up desk (回访): reads "
+                                         "complainants' contacts"),
+          open311: bool = typer.Option(False, "--open311", help="an Open311 client; it sends the token as api_key"),
           holder_code: Optional[str] = typer.Option(None, "--as", help="code naming the holder of a "
-                                                    "district/assessment/operator token, e.g. zhangwei"),
+                                                    "district/assessment/operator/hotline/follow-up/open311 "
+                                                    "token, e.g. zhangwei"),
           holder: Optional[str] = typer.Option(None, help="who holds it, for the register (free text)"),
           expires: str = typer.Option("30d", help="lifetime: 90m, 12h, 30d, 8w (at most a year)")) -> None:
     """Issue a token; prints it alone on standard output."""
-    kind, code = _principal(street, department, district, assessment, operator, service, holder_code)
+    kind, code = _principal(street, department, district, assessment, operator, service, holder_code, hotline,
+                            follow_up, open311)
     try:
         lifetime = parse_lifetime(expires)
     except ValueError as exc:

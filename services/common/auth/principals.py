@@ -17,6 +17,9 @@ class Kind(str, Enum):
     ASSESSMENT = "assessment"    # the assessment office (考核办): reads assessment data
     OPERATOR = "operator"        # operations: dead letters and replays
     SERVICE = "service"          # one of the four services, calling another
+    HOTLINE = "hotline"          # the 12345 hotline system (接诉即办): sends tickets to the streets, reads them back
+    FOLLOW_UP = "follow_up"      # the follow-up desk (回访): calls complainants back, so may read their contacts
+    OPEN311 = "open311"          # a civic-reporting client (Open311 GeoReport v2, e.g. FixMyStreet), by its api_key
 
     def __str__(self) -> str:
         return self.value
@@ -27,7 +30,10 @@ class Kind(str, Enum):
 # The body field a street's or department's code fills and must match:
 OWN_FIELD = {Kind.STREET: "street_code", Kind.DEPARTMENT: "department_code"}
 KIND_ZH = {Kind.STREET: "街道", Kind.DEPARTMENT: "部门", Kind.DISTRICT: "区督办",
-           Kind.ASSESSMENT: "考核办", Kind.OPERATOR: "运维", Kind.SERVICE: "服务"}
+           Kind.ASSESSMENT: "考核办", Kind.OPERATOR: "运维", Kind.SERVICE: "服务",
+           Kind.HOTLINE: "12345热线", Kind.FOLLOW_UP: "回访中心", Kind.OPEN311: "Open311客户端"}
+# Machines whose writes are not rate-limited per principal: a service, and the hotline sending every ticket.
+UNMETERED = frozenset({Kind.SERVICE, Kind.HOTLINE})
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class Decision:
 
 
 S, D, DI, A, O, SV = Kind.STREET, Kind.DEPARTMENT, Kind.DISTRICT, Kind.ASSESSMENT, Kind.OPERATOR, Kind.SERVICE
+H, FU, O3 = Kind.HOTLINE, Kind.FOLLOW_UP, Kind.OPEN311
 ANY, OWN_STREET, OWN_DEPARTMENT, CALLED = Scope.ANY, Scope.OWN_STREET, Scope.OWN_DEPARTMENT, Scope.CALLED
 
 
@@ -70,6 +71,24 @@ RULES: dict[str, Rule] = _rules(
          "send a whistle's work back", "退回重办"),
     Rule("whistle.follow_up", {S: OWN_STREET, SV: ANY}, True, "whistle",
          "record the complainant's follow-up", "记录回访"),
+    # whistle service, below the whistle: grid events (网格事件), 12345 tickets, Open311
+    Rule("grid_event.open", {S: OWN_STREET, SV: ANY}, True, "grid_event",
+         "report a problem at one of the street's grids", "上报网格事件"),
+    Rule("grid_event.act", {S: OWN_STREET, SV: ANY}, True, "grid_event",
+         "accept, handle, close, pass up, check on site or whistle a grid event",
+         "受理、处置、办结、上报、核查或吹哨网格事件"),
+    Rule("grid_event.read", {S: OWN_STREET, DI: ANY, SV: ANY}, False, "grid_event",
+         "read a grid event and its timeline", "查看网格事件及其时间线"),
+    Rule("grid_event.contact", {S: OWN_STREET, FU: ANY}, False, "grid_event",
+         "read the complainant's contact (personal data)", "查看诉求人联系方式（个人信息）"),
+    Rule("ticket.receive", {H: ANY, SV: ANY}, True, None,
+         "send a 12345 ticket to its street", "派发12345工单"),
+    Rule("ticket.read", {S: OWN_STREET, H: ANY, DI: ANY, SV: ANY}, False, "ticket",
+         "read a 12345 ticket's status and answers", "查看12345工单办理情况"),
+    Rule("open311.report", {O3: ANY, SV: ANY}, True, None,
+         "report a problem through Open311", "通过Open311上报问题"),
+    Rule("open311.read", {O3: ANY, DI: ANY, SV: ANY}, False, None,
+         "read Open311 services and service requests", "查看Open311服务与诉求"),
     # dispatch: call-outs and department reports
     Rule("callout.read", {S: OWN_STREET, D: CALLED, DI: ANY, SV: ANY}, False, "whistle",
          "read a whistle's call-outs (a department sees only its own)", "查看派单（部门只见本部门）"),

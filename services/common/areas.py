@@ -1,4 +1,5 @@
 """责任区域一张图 (the responsibility map): which grid owns a place, and how far apart two places are.
+Shared by dispatch (locating a whistle) and whistle (placing a grid event or 12345 ticket in its grid).
 
 Pure: no nameko, no database, no clock. The map is a GeoJSON FeatureCollection of grid polygons
 (WGS-84 lon/lat), one feature per grid with properties grid_code, community_code and street_code,
