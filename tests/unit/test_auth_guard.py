@@ -21,7 +21,8 @@ from services.common.auth.principals import Kind
 from services.common.auth.ratelimit import Rate
 from services.common.auth.routes import ALLOWED, Route, breaches, matrix, routes_of, unruled
 from services.common.auth.tokens import issue
-from services.common.authweb import AUTH_ERRORS, AuthError, Gate, request_page
+from services.common.authweb import Gate, request_page
+from services.common.errors import AUTH_ERRORS, AccessRefused, http_status
 from services.common.guard import Auth, AuthContext, guarded, guarded_rpc, rpc_context
 from services.common.web import HttpError, OpsEndpoints, json_api
 
@@ -146,8 +147,8 @@ def call_rpc(world, method, *args, token=None):
     try:
         getattr(service, method)(*args)
         return 200
-    except AuthError as exc:
-        return exc.status
+    except AccessRefused as exc:
+        return http_status(exc)
 
 
 # ---------------------------------------------------------------- authentication
