@@ -243,12 +243,12 @@ class DispatchService(OpsEndpoints):
     @rpc(expected_exceptions=REFUSALS)
     @guarded_rpc("arbitration.read")
     def open_arbitrations(self) -> list[dict]:
-        return self._read(repo.open_arbitrations)
+        return self.auth.visible(self._read(repo.open_arbitrations))
 
     @rpc(expected_exceptions=REFUSALS)
     @guarded_rpc("overdue.read")
     def overdue(self) -> list[dict]:
-        return self._overdue()
+        return self.auth.visible(self._overdue())
 
     # ------------------------------------------------------------------ HTTP
     @http("GET", "/api/v1/whistles/<string:whistle_id>/callouts")
@@ -286,7 +286,8 @@ class DispatchService(OpsEndpoints):
     def http_arbitrations(self, request):
         """?limit=&cursor=: open arbitrations, soonest deadline first."""
         page = request_page(request)
-        return 200, paginate(self._read(repo.open_arbitrations), arbitration_key, page).body("arbitrations")
+        rows = self.auth.visible(self._read(repo.open_arbitrations))
+        return 200, paginate(rows, arbitration_key, page).body("arbitrations")
 
     @http("POST", "/api/v1/arbitrations/<string:arbitration_id>/decision")
     @guarded("arbitration.decide", obj="arbitration")
@@ -303,7 +304,7 @@ class DispatchService(OpsEndpoints):
     def http_overdue(self, request):
         """?limit=&cursor=: steps past their deadline, oldest deadline first."""
         page = request_page(request)
-        return 200, paginate(self._overdue(), overdue_key, page).body("overdue")
+        return 200, paginate(self.auth.visible(self._overdue()), overdue_key, page).body("overdue")
 
 
 SERVICE = DispatchService
