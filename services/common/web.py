@@ -56,20 +56,26 @@ def read_json(request, model):
         raise HttpError(422, "invalid request", exc.errors) from None
 
 
+def refusal_headers(exc: Exception) -> dict[str, str]:
+    """The headers a refusal answers with: `WWW-Authenticate: Bearer` on a 401 (RFC 6750: no error code
+    when no credentials came at all, invalid_token when a token came and failed), `Retry-After` on a 429."""
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": f'Bearer realm="{REALM}"' + (', error="invalid_token"' if exc.token_given else "")}
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return {}
+
+
 def refusal_response(exc: Exception, status: int) -> Response:
     """The answer to a refusal of the error table: its status, `{error, errors}` (and `error_zh` for
-    access control's), `WWW-Authenticate: Bearer` on a 401 (RFC 6750) and `Retry-After` on a 429."""
+    access control's) and its headers (refusal_headers)."""
     if isinstance(exc, AccessRefused):
         body = {**error_body(exc.reason, exc.errors), "error_zh": exc.reason_zh}
     else:
         body = error_body("invalid request" if isinstance(exc, ContractError) else str(exc), errors_of(exc))
     response = json_response(status, body)
-    if isinstance(exc, Unauthenticated):
-        # no error code when no credentials came at all, invalid_token when a token came and failed
-        response.headers["WWW-Authenticate"] = f'Bearer realm="{REALM}"' + (
-            ', error="invalid_token"' if exc.token_given else "")
-    if isinstance(exc, TooManyRequests):
-        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    for name, value in refusal_headers(exc).items():
+        response.headers[name] = value
     return response
 
 

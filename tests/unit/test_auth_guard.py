@@ -308,3 +308,27 @@ def test_a_breach_is_reported():
     cases = matrix([route])
     assert breaches(cases, lambda case: 200) == [f"{c.id}: expected {c.expected}, got 200"
                                                  for c in cases if c.expected != ALLOWED]
+
+
+def test_json_api_answers_the_error_tables_access_refusals_with_their_headers():
+    from services.common.errors import Forbidden, TooManyRequests, Unauthenticated
+
+    class Endpoint:
+        @json_api
+        def handle(self, request, exc):
+            raise exc
+
+    request = Request(EnvironBuilder(path="/x").get_environ())
+    for exc, status, headers in (
+            (Unauthenticated("missing bearer token", "缺少令牌"), 401, {"WWW-Authenticate": 'Bearer realm="chuishao"'}),
+            (Unauthenticated("token expired", "令牌已过期", token_given=True), 401,
+             {"WWW-Authenticate": 'Bearer realm="chuishao", error="invalid_token"'}),
+            (TooManyRequests("too many writes", "写入过于频繁", retry_after=2.2), 429, {"Retry-After": "3"}),
+            (Forbidden.one("street_code", "another street's"), 403, {})):
+        response = Endpoint().handle(request, exc)
+        body = json.loads(response.get_data())
+        assert response.status_code == status and body["error"] == exc.reason and "error_zh" in body
+        assert {k: response.headers[k] for k in headers} == headers
+        assert ("WWW-Authenticate" in response.headers) == (status == 401)
+    assert json.loads(Endpoint().handle(request, Forbidden.one("street_code", "x")).get_data())["errors"] == [
+        {"field": "street_code", "message": "x"}]
