@@ -25,7 +25,7 @@ help:
 	@echo "make db      create every service's database, upgrade it to its newest revision, load reference data"
 	@echo "make migration SERVICE=whistle MSG='add postings'   write the next revision of a service (or all) from its orm.py"
 	@echo "make provision  one confined broker account per street, department and service (rabbitmqctl, as root)"
-	@echo "make token   bearer tokens: make token ARGS='issue --street daxigou' | ARGS='revoke ID' | ARGS='list'"
+	@echo "make token   bearer tokens: T=\$$(make -s token ARGS='issue --street daxigou') | ARGS='revoke ID' | ARGS='list'"
 	@echo "make prometheus  make sure prometheus and promtool are installed (the tests run them)"
 	@echo "make chromium  make sure Chromium is installed (the browser tests drive it with Playwright)"
 	@echo "make run     start all four services under honcho (Ctrl-C stops them all)"
@@ -82,6 +82,7 @@ token: venv
 
 run: venv broker db
 	mkdir -p var
+	$(VPY) -m services.common.auth keys init
 	exec $(VENV)/bin/honcho -f deploy/Procfile start
 
 test: venv broker prometheus chromium

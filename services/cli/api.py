@@ -36,6 +36,21 @@ class Api:
     def get(self, path: str, params: dict | None = None) -> dict:
         return self._send("GET", path, params=params)[1]
 
+    def get_every(self, path: str, key: str, params: dict | None = None, max_pages: int = 1000) -> dict:
+        """A paged list whole, following `next_cursor` page by page (200 items each, at most max_pages):
+        `{key: [every item], "next_cursor": where it stopped, None once it has them all}`."""
+        query = {**(params or {}), "limit": 200}
+        items: list = []
+        cursor = None
+        for _ in range(max_pages):
+            answer = self.get(path, query)
+            items += answer[key]
+            cursor = answer.get("next_cursor")
+            if not cursor:
+                break
+            query["cursor"] = cursor
+        return {key: items, "next_cursor": cursor}
+
     def post(self, path: str, body: dict) -> tuple[int, dict]:
         return self._send("POST", path, body=body)
 

@@ -25,7 +25,7 @@ def build(t: Text) -> click.Group:
     @click.pass_obj
     def overdue(session: Session, as_json):
         with reporting(session, as_json=as_json):
-            answer = session.api("dispatch").get("/api/v1/overdue")
+            answer = session.api("dispatch").get_every("/api/v1/overdue", "overdue")
             if as_json:
                 emit_json(answer)
                 return
@@ -42,7 +42,7 @@ def build(t: Text) -> click.Group:
     @click.pass_obj
     def arbitrations(session: Session, as_json):
         with reporting(session, as_json=as_json):
-            answer = session.api("dispatch").get("/api/v1/arbitrations")
+            answer = session.api("dispatch").get_every("/api/v1/arbitrations", "arbitrations")
             if as_json:
                 emit_json(answer)
                 return

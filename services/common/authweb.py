@@ -4,8 +4,10 @@
     a valid token whose kind may not take the action                           -> 403
     a write over the principal's rate                                          -> 429 + Retry-After
 
-No answer carries the token, and none is a 500. `Gate` holds what a process needs (the Verifier
-reloading the key files, the write buckets, the clocks); services.common.guard plugs it into nameko."""
+The refusals are services.common.errors' Unauthenticated, Forbidden and TooManyRequests, answered by
+services.common.web like every other refusal. No answer carries the token, and none is a 500. `Gate`
+holds what a process needs (the Verifier reloading the key files, the write buckets, the clocks);
+services.common.guard plugs it into nameko."""
 from __future__ import annotations
 
 import logging
@@ -13,67 +15,36 @@ import time
 from datetime import datetime, timezone
 from typing import Callable
 
-from werkzeug.wrappers import Response
-
 from services.common.auth.keystore import Verifier
 from services.common.auth.pagination import PageError, PageRequest, page_request
 from services.common.auth.principals import UNMETERED, Principal
 from services.common.auth.ratelimit import Rate, TokenBuckets, retry_after_header
 from services.common.auth.rules import Decision, may_attempt, rule_of
 from services.common.auth.tokens import TokenError
+from services.common.errors import AccessRefused, Forbidden, TooManyRequests, Unauthenticated
 from services.common.events import FieldError
-from services.common.web import HttpError, json_response
+from services.common.web import HttpError
 
 log = logging.getLogger(__name__)
-REALM = "chuishao"
 
 
-class AuthError(HttpError):
-    """An access-control refusal: status, English and Chinese reasons, and the headers it needs."""
-
-    def __init__(self, status: int, message: str, message_zh: str, headers: dict | None = None,
-                 errors: tuple[FieldError, ...] = ()):
-        super().__init__(status, message, errors)
-        self.message_zh = message_zh
-        self.headers = headers or {}
+def forbidden(decision: Decision) -> Forbidden:
+    """A refusal of the rule table as a 403, naming the field that decided it when one did."""
+    errors = (FieldError(field=decision.field, message=decision.reason),) if decision.field else ()
+    return Forbidden(decision.reason, decision.reason_zh, errors)
 
 
-class Unauthenticated(AuthError):
-    def __init__(self, message: str, message_zh: str, token_given: bool):
-        # RFC 6750: no error code when no credentials came at all, invalid_token otherwise
-        challenge = f'Bearer realm="{REALM}"' + ('' if not token_given else ', error="invalid_token"')
-        super().__init__(401, message, message_zh, {"WWW-Authenticate": challenge})
-
-
-class Forbidden(AuthError):
-    def __init__(self, decision: Decision):
-        errors = (FieldError(field=decision.field, message=decision.reason),) if decision.field else ()
-        super().__init__(403, decision.reason, decision.reason_zh, errors=errors)
-
-
-class RateLimited(AuthError):
-    def __init__(self, principal: Principal, wait: float):
-        seconds = retry_after_header(wait)
-        super().__init__(429, f"too many writes for {principal}: retry in {seconds} s",
-                         f"{principal} 写入过于频繁，请 {seconds} 秒后重试", {"Retry-After": seconds})
-
-
-AUTH_ERRORS = (Unauthenticated, Forbidden, RateLimited)   # for nameko's expected_exceptions
-
-
-def error_response(exc: AuthError) -> Response:
-    body = {"error": exc.message, "error_zh": exc.message_zh, "errors": [e.model_dump() for e in exc.errors]}
-    response = json_response(exc.status, body)
-    for name, value in exc.headers.items():
-        response.headers[name] = value
-    return response
+def rate_limited(principal: Principal, wait: float) -> TooManyRequests:
+    seconds = retry_after_header(wait)
+    return TooManyRequests(f"too many writes for {principal}: retry in {seconds} s",
+                           f"{principal} 写入过于频繁，请 {seconds} 秒后重试", retry_after=wait)
 
 
 def bearer_token(authorization: str | None) -> str:
     """The token of an `Authorization: Bearer <token>` header; Unauthenticated otherwise."""
     if not authorization:
         raise Unauthenticated("missing bearer token: send Authorization: Bearer <token>",
-                              "缺少令牌：请在 Authorization 头中提供 Bearer 令牌", token_given=False)
+                              "缺少令牌：请在 Authorization 头中提供 Bearer 令牌")
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip() or " " in token.strip():
         raise Unauthenticated("the Authorization header must be `Bearer <token>`",
@@ -94,7 +65,7 @@ class Gate:
 
     def authenticate(self, token: str | None) -> Principal:
         if not token:
-            raise Unauthenticated("missing bearer token", "缺少令牌", token_given=False)
+            raise Unauthenticated("missing bearer token", "缺少令牌")
         try:
             return self.verifier.verify(token, self.clock())
         except TokenError as exc:
@@ -104,11 +75,11 @@ class Gate:
         """The route-level check (may this kind take the action at all) and, for a write, the rate."""
         decision = may_attempt(principal, action)
         if not decision:
-            raise Forbidden(decision)
+            raise forbidden(decision)
         if rule_of(action).write and principal.kind not in UNMETERED:
             wait = self.buckets.take(str(principal), self.monotonic())
             if wait:
-                raise RateLimited(principal, wait)
+                raise rate_limited(principal, wait)
 
     def enter(self, authorization: str | None, action: str) -> Principal:
         principal = self.authenticate(bearer_token(authorization))
@@ -117,11 +88,11 @@ class Gate:
 
 
 def request_principal(gate: Gate, request, action: str) -> Principal:
-    """The principal of a werkzeug request allowed to attempt `action`; AuthError otherwise."""
+    """The principal of a werkzeug request allowed to attempt `action`; an AccessRefused otherwise."""
     try:
         return gate.enter(request.headers.get("Authorization"), action)
-    except AuthError as exc:
-        log.info("refused %s %s (%s): %s", request.method, request.path, action, exc.message)
+    except AccessRefused as exc:
+        log.info("refused %s %s (%s): %s", request.method, request.path, action, exc.reason)
         raise
 
 

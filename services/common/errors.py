@@ -45,25 +45,50 @@ class Conflict(Refused):
     what = "not allowed"
 
 
-class Unauthenticated(Refused):
-    """No valid credentials (HTTP 401)."""
+class AccessRefused(Refused):
+    """An access-control refusal (401, 403, 429): its reason is its message, in English and Chinese.
+
+    Raised by services.common.guard (the token, the rule table, the write rate, the object-level
+    checks); `errors` names a body or object field when one decided it."""
+
+    what = "access refused"
+
+    def __init__(self, reason: str, reason_zh: str = "", errors: Iterable[FieldError] = ()):
+        self.errors = tuple(errors)
+        self.reason = reason
+        self.reason_zh = reason_zh
+        ValueError.__init__(self, reason)
+
+    @classmethod
+    def one(cls, field_name: str, message: str) -> "AccessRefused":
+        return cls(message, errors=(FieldError(field=field_name, message=message),))
+
+
+class Unauthenticated(AccessRefused):
+    """No valid credentials (HTTP 401 with `WWW-Authenticate: Bearer`); `token_given` says whether one came."""
 
     what = "not authenticated"
 
+    def __init__(self, reason: str, reason_zh: str = "", errors: Iterable[FieldError] = (),
+                 token_given: bool = False):
+        super().__init__(reason, reason_zh, errors)
+        self.token_given = token_given
 
-class Forbidden(Refused):
+
+class Forbidden(AccessRefused):
     """Valid credentials without the right to this action or object (HTTP 403)."""
 
     what = "forbidden"
 
 
-class TooManyRequests(Refused):
-    """The principal's write budget is spent for now (HTTP 429, with Retry-After)."""
+class TooManyRequests(AccessRefused):
+    """The principal's write budget is spent for now (HTTP 429, with Retry-After in seconds)."""
 
     what = "too many requests"
 
-    def __init__(self, errors: Iterable[FieldError], retry_after: float = 1.0):
-        super().__init__(errors)
+    def __init__(self, reason: str, reason_zh: str = "", errors: Iterable[FieldError] = (),
+                 retry_after: float = 1.0):
+        super().__init__(reason, reason_zh, errors)
         self.retry_after = retry_after
 
 
@@ -72,6 +97,7 @@ HTTP_STATUS: dict[type[Exception], int] = {
     TooManyRequests: 429, Refused: 409,
 }
 REFUSALS = (Refused, ContractError)     # what RPC callers get back as themselves, and the bus rejects
+AUTH_ERRORS = (Unauthenticated, Forbidden, TooManyRequests)    # all three are REFUSALS too
 
 
 def http_status(exc: BaseException) -> int | None:

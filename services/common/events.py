@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any, Callable, ClassVar, Literal, Optional
 
-from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints,
+from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, StringConstraints,
                       ValidationError, field_validator)
 
 from services.common.reference import CODE, Urgency
@@ -73,6 +73,9 @@ class RaiseWhistle(Message):
     description: str = Field(min_length=1, max_length=MAX_TEXT)
     place: Place
     reported_by: str = Field(min_length=1, max_length=MAX_SHORT)
+    # the broker user the bus verified as its sender (services.common.attribution.stamp_sender);
+    # never read from or written to the wire
+    _sent_by: Optional[str] = PrivateAttr(default=None)
 
 
 class DepartmentReport(Message):
@@ -82,6 +85,7 @@ class DepartmentReport(Message):
     request_id: Optional[str] = Field(default=None, max_length=128)
     callout_id: str = Field(min_length=1, max_length=64)
     department_code: str = Field(pattern=CODE)
+    _sent_by: Optional[str] = PrivateAttr(default=None)     # as RaiseWhistle's
 
 
 class CheckIn(DepartmentReport):
@@ -180,6 +184,21 @@ class DecideArbitration(Message):
 
 
 # ---------------------------------------------------------------- events
+
+ActorKind = Literal["street", "department", "district", "assessment", "operator", "service", "hotline",
+                    "follow_up", "open311"]
+
+
+class Actor(Message):
+    """Who took an action: the authenticated principal (services/common/auth), never its credential.
+
+    `token_id` is the id of the bearer token it showed, or `amqp:<broker user>` for a sender the
+    broker vouched for (SENDER_CHECK=user_id)."""
+
+    kind: ActorKind
+    code: str = Field(pattern=CODE)
+    token_id: str = Field(min_length=1, max_length=MAX_SHORT)
+
 
 class Event(Message):
     """Every event carries its type, a unique id, when it happened (UTC) and the schema version."""
@@ -310,6 +329,7 @@ class CalloutsIssued(Event):
     # set when these are the call-outs of a whistle just located: by the responsibility map, or as given
     located_by: Optional[Literal["map", "given"]] = None
     callouts: tuple[IssuedCallout, ...] = Field(min_length=1)
+    by: Optional[Actor] = None          # who called these departments (added or arbitrated), if anyone did
 
 
 class CalloutStep(Event):
@@ -323,6 +343,7 @@ class CalloutStep(Event):
     urgency: Urgency
     issued_at: Instant
     round: int = 1
+    by: Optional[Actor] = None          # the principal that reported the step; none for the deadline sweep's
 
 
 class CalloutCheckedIn(CalloutStep):
@@ -415,6 +436,7 @@ class ArbitrationDecided(Event):
     grid_code: Optional[str]
     department_code: Optional[str]
     decided_at: Instant
+    by: Optional[Actor] = None          # the principal that decided (decided_by is the free-text name)
 
 
 class ReportOutcome(Event):

@@ -11,7 +11,7 @@
             self.auth.require({"street_code": whistle["street_code"]})     # 403: another street's
             body = self.auth.claim(read_json(request, JsonObject))         # fills/validates street_code
 
-        @rpc(expected_exceptions=(*REFUSALS, *AUTH_ERRORS))
+        @rpc(expected_exceptions=REFUSALS)                    # the access refusals are REFUSALS too
         @guarded_rpc("whistle.close", obj="whistle")
         def close_whistle(self, request): ... the same self.auth calls ...
 
@@ -38,8 +38,9 @@ from services.common.auth.principals import Principal
 from services.common.auth.ratelimit import Rate
 from services.common.auth.routes import declare
 from services.common.auth.rules import Denied, authorize, claim, rule_of, visible
-from services.common.authweb import AuthError, Forbidden, Gate, error_response, request_principal
-from services.common.web import json_response
+from services.common.authweb import Gate, forbidden, request_principal
+from services.common.errors import AccessRefused, http_status
+from services.common.web import json_response, refusal_response
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class AuthContext:
         """The object-level check of the entrypoint's action (or another one); Forbidden (403) if refused."""
         decision = authorize(self._entered(), action or self.action, obj)
         if not decision:
-            raise Forbidden(decision)
+            raise forbidden(decision)
         return self.principal
 
     def claim(self, body: dict) -> dict:
@@ -98,7 +99,7 @@ class AuthContext:
         try:
             return claim(self._entered(), body)
         except Denied as exc:
-            raise Forbidden(exc.decision) from None
+            raise forbidden(exc.decision) from None
 
     def visible(self, rows: Iterable[Any], attrs: Callable[[Any], Mapping[str, Any]] = lambda row: row,
                 action: str | None = None) -> list:
@@ -139,8 +140,8 @@ def guarded(action: str, obj: str | None = None, dependency: str = "auth"):
         def wrapper(self, request, *args, **kwargs):
             try:
                 getattr(self, dependency).enter_http(request, action)
-            except AuthError as exc:
-                return error_response(exc)
+            except AccessRefused as exc:
+                return refusal_response(exc, http_status(exc))
             except Exception:  # noqa: BLE001 - logged; the caller gets JSON, never a traceback
                 log.exception("access check failed unexpectedly for %s %s", request.method, request.path)
                 return json_response(500, {"error": "internal error; the operator has the details", "errors": []})
@@ -154,8 +155,8 @@ def guarded(action: str, obj: str | None = None, dependency: str = "auth"):
 def guarded_rpc(action: str, obj: str | None = None, dependency: str = "auth"):
     """An RPC method taking `action`: the caller's token comes from the context data (`auth_token`).
 
-    Refusals raise Unauthenticated / Forbidden / RateLimited (add AUTH_ERRORS to expected_exceptions);
-    the caller gets a RemoteError naming them, with the reason."""
+    Refusals raise services.common.errors' Unauthenticated / Forbidden / TooManyRequests, which are
+    REFUSALS (`@rpc(expected_exceptions=REFUSALS)`): the caller gets a RemoteError naming them, with the reason."""
     rule_of(action)
 
     def decorate(fn):

@@ -347,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(wanted)} accounts in vhost {vhost!r}, namespace {args.namespace!r}: "
           + ("nothing to change" if result.empty else f"{len(result.notes)} change(s)"
              + (" (dry run)" if args.dry_run else f"; passwords in {credentials.path}")))
+    operator = broker_user(Kind.OPERATOR, OPERATORS[0], args.user_prefix)
+    print(f"run each service with its own account (AMQP_URI=$(python -m services.common.provision uri "
+          f"{broker_user(Kind.SERVICE, '<service>', args.user_prefix)})), SENDER_CHECK=user_id and "
+          f"SENDER_SUPERUSERS={operator} (its replays); the operator replays with "
+          f"AMQP_URI=$(python -m services.common.provision uri {operator})")
     return 0
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 from typing import Any, Callable
 
 from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
-from services.common.errors import errors_of, http_status
+from services.common.errors import AccessRefused, TooManyRequests, Unauthenticated, errors_of, http_status
 from services.common.events import MAX_BODY_BYTES, ContractError, FieldError, parse
 
 log = logging.getLogger(__name__)
+REALM = "chuishao"
 
 
 class HttpError(Exception):
@@ -54,6 +56,29 @@ def read_json(request, model):
         raise HttpError(422, "invalid request", exc.errors) from None
 
 
+def refusal_headers(exc: Exception) -> dict[str, str]:
+    """The headers a refusal answers with: `WWW-Authenticate: Bearer` on a 401 (RFC 6750: no error code
+    when no credentials came at all, invalid_token when a token came and failed), `Retry-After` on a 429."""
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": f'Bearer realm="{REALM}"' + (', error="invalid_token"' if exc.token_given else "")}
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return {}
+
+
+def refusal_response(exc: Exception, status: int) -> Response:
+    """The answer to a refusal of the error table: its status, `{error, errors}` (and `error_zh` for
+    access control's) and its headers (refusal_headers)."""
+    if isinstance(exc, AccessRefused):
+        body = {**error_body(exc.reason, exc.errors), "error_zh": exc.reason_zh}
+    else:
+        body = error_body("invalid request" if isinstance(exc, ContractError) else str(exc), errors_of(exc))
+    response = json_response(status, body)
+    for name, value in refusal_headers(exc).items():
+        response.headers[name] = value
+    return response
+
+
 def json_api(fn: Callable) -> Callable:
     """JSON in and out: a refusal answers its status from the error table (services/common/errors.py)
     with the field errors, HttpError its own, and anything unexpected a JSON 500 without a traceback."""
@@ -68,11 +93,7 @@ def json_api(fn: Callable) -> Callable:
         except Exception as exc:  # noqa: BLE001 - a fault is logged with its traceback; the caller gets none
             status = http_status(exc)
             if status is not None:
-                response = json_response(status, error_body(str(exc) if not isinstance(exc, ContractError)
-                                                            else "invalid request", errors_of(exc)))
-                if getattr(exc, "retry_after", None) is not None:
-                    response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-                return response
+                return refusal_response(exc, status)
             log.exception("unexpected error serving %s %s", request.method, request.path)
             return json_response(500, error_body("internal error; the operator has the details"))
 

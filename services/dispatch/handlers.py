@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from sqlalchemy.engine import Connection
 
-from services.common.events import (AddDepartment, ArbitrationDecided, ArbitrationOpened, ArbitrationOverdue,
+from services.common.events import (Actor, AddDepartment, ArbitrationDecided, ArbitrationOpened, ArbitrationOverdue,
                                     CalloutEscalated, DecideArbitration, DepartmentReport, ReportOutcome,
                                     WhistleClosed, WhistleRaised, WhistleReopened,
                                     WhistleSentBack)
@@ -25,17 +25,19 @@ from services.dispatch.rules import Rules
 # ---------------------------------------------------------------- steps shared by the use cases
 def _issue(uow: UnitOfWork, rules: Rules, case: Case, departments: tuple[str, ...], reason,
            everyone: tuple[str, ...] | None = None, role: str | None = None,
-           position: int | None = None, located_by: str | None = None) -> list[Callout]:
+           position: int | None = None, located_by: str | None = None, by: Actor | None = None) -> list[Callout]:
     """Issues call-outs to departments and starts their clocks: one CalloutIssued per department on
     `callouts`, and one CalloutsIssued for ourselves. `position` is how many the whistle already has
-    (counted when not given); `located_by` says the whistle was just located, and how."""
+    (counted when not given); `located_by` says the whistle was just located, and how; `by` is the
+    principal who called them (the district adding a department or deciding an arbitration)."""
     conn = uow.conn
     if position is None:
         position = repo.count_callouts(conn, case.whistle_id)
     made = issue(case, repo.matrix_of(conn, rules, case.matrix_version), rules.reference.urgencies[case.urgency],
                  rules.is_workday, uow.now, departments, reason, rules.names, everyone, role, position)
     repo.add_callouts(conn, [callout for callout, _ in made], rules.ladder)
-    uow.emit(*(event for _, event in made), announce(case, made, located_by, uow.now))
+    announced = announce(case, made, located_by, uow.now)
+    uow.emit(*(event for _, event in made), announced if by is None else announced.model_copy(update={"by": by}))
     return [callout for callout, _ in made]
 
 
@@ -82,8 +84,9 @@ def on_whistle_raised(uow: UnitOfWork, rules: Rules, event: WhistleRaised) -> in
     return len(_issue(uow, rules, opened.case, departments, "matrix", position=0, located_by=opened.located_by))
 
 
-def report(uow: UnitOfWork, rules: Rules, report: DepartmentReport) -> ReportOutcome:
-    """A department's check-in, arrival, completion or return; IllegalStep if it may not happen."""
+def report(uow: UnitOfWork, rules: Rules, report: DepartmentReport, by: Actor | None = None) -> ReportOutcome:
+    """A department's check-in, arrival, completion or return; IllegalStep if it may not happen.
+    `by`, the principal that reported it, goes on the step's event (the whistle's timeline shows it)."""
     conn, now = uow.conn, uow.now
     whistle_id = repo.whistle_of_callout(conn, report.callout_id)
     if whistle_id is None:
@@ -105,6 +108,8 @@ def report(uow: UnitOfWork, rules: Rules, report: DepartmentReport) -> ReportOut
     if isinstance(following, Arbitrate):
         arbitration_id = _open_arbitration(uow, rules, case, "returned_without_alternative", following.tried)
         event = event.model_copy(update={"arbitration_id": arbitration_id})
+    if by is not None:
+        event = event.model_copy(update={"by": by})
     uow.emit(event)
     siblings = [changed if c.callout_id == changed.callout_id else c for c in siblings]
     if isinstance(following, Reroute):
@@ -115,8 +120,8 @@ def report(uow: UnitOfWork, rules: Rules, report: DepartmentReport) -> ReportOut
     return outcome
 
 
-def add_department(uow: UnitOfWork, rules: Rules, command: AddDepartment) -> str:
-    """The district calls one more department onto a running whistle."""
+def add_department(uow: UnitOfWork, rules: Rules, command: AddDepartment, by: Actor | None = None) -> str:
+    """The district calls one more department onto a running whistle (`by`: the principal who did)."""
     case = repo.lock_case(uow.conn, command.whistle_id)
     if case.status in ("closed", "locating"):
         raise IllegalStep("whistle_id", f"whistle {case.whistle_id} is {case.status}")
@@ -126,13 +131,14 @@ def add_department(uow: UnitOfWork, rules: Rules, command: AddDepartment) -> str
     if any(c.department_code == command.department_code and c.status != "returned" for c in current):
         raise IllegalStep("department_code", f"{command.department_code} is already called on this whistle")
     everyone = tuple(dict.fromkeys((*(c.department_code for c in current), command.department_code)))
-    [callout] = _issue(uow, rules, case, (command.department_code,), "added", everyone)
+    [callout] = _issue(uow, rules, case, (command.department_code,), "added", everyone, by=by)
     repo.save_case(uow.conn, case, reopen_round(case))
     return callout.callout_id
 
 
-def decide_arbitration(uow: UnitOfWork, rules: Rules, command: DecideArbitration) -> dict:
-    """The district names the grid that owns a disputed place, or the department that takes a return."""
+def decide_arbitration(uow: UnitOfWork, rules: Rules, command: DecideArbitration, by: Actor | None = None) -> dict:
+    """The district names the grid that owns a disputed place, or the department that takes a return
+    (`by`: the principal who decided; `decided_by` stays the free-text name)."""
     conn, now = uow.conn, uow.now
     row = repo.lock_arbitration(conn, command.arbitration_id)
     if row is None:
@@ -143,19 +149,19 @@ def decide_arbitration(uow: UnitOfWork, rules: Rules, command: DecideArbitration
     if before.status == "closed":
         raise IllegalStep("arbitration_id", f"whistle {before.whistle_id} is closed")
     if row.reason in ("unowned_place", "disputed_place"):
-        case = _decide_place(uow, rules, before, command)
+        case = _decide_place(uow, rules, before, command, by)
     else:
-        case = _decide_department(uow, rules, before, command)
+        case = _decide_department(uow, rules, before, command, by)
     repo.decide(conn, row.arbitration_id, command.decided_by, now, command.grid_code, command.department_code)
     uow.emit(ArbitrationDecided(
         arbitration_id=row.arbitration_id, whistle_id=case.whistle_id, street_code=case.street_code,
         decided_by=command.decided_by, grid_code=command.grid_code, department_code=command.department_code,
-        decided_at=now, occurred_at=now))
+        decided_at=now, occurred_at=now, by=by))
     repo.save_case(conn, before, case)
     return {"arbitration_id": row.arbitration_id, "whistle_id": case.whistle_id}
 
 
-def _decide_place(uow: UnitOfWork, rules: Rules, case: Case, command: DecideArbitration) -> Case:
+def _decide_place(uow: UnitOfWork, rules: Rules, case: Case, command: DecideArbitration, by: Actor | None) -> Case:
     if not command.grid_code:
         raise IllegalStep("grid_code", "a place arbitration is decided by naming the grid that owns it")
     owner = rules.reference.street_of_grid(command.grid_code)
@@ -165,18 +171,19 @@ def _decide_place(uow: UnitOfWork, rules: Rules, case: Case, command: DecideArbi
                    status="active")
     matrix = repo.matrix_of(uow.conn, rules, case.matrix_version)
     _issue(uow, rules, case, matrix.assignment(case.street_code, case.category), "arbitrated",
-           located_by="given")
+           located_by="given", by=by)
     return case
 
 
-def _decide_department(uow: UnitOfWork, rules: Rules, case: Case, command: DecideArbitration) -> Case:
+def _decide_department(uow: UnitOfWork, rules: Rules, case: Case, command: DecideArbitration,
+                       by: Actor | None) -> Case:
     if not command.department_code or command.department_code not in rules.names:
         raise IllegalStep("department_code", "a returned call-out is decided by naming a known department")
     current = _current(uow.conn, case)
     everyone = tuple(dict.fromkeys((*(c.department_code for c in current), command.department_code)))
     leads = [c for c in current if c.role == "lead" and c.status != "returned"]
     _issue(uow, rules, case, (command.department_code,), "arbitrated", everyone,
-           role="support" if leads else "lead")
+           role="support" if leads else "lead", by=by)
     return reopen_round(case)
 
 

@@ -8,8 +8,13 @@ from nameko.rpc import rpc
 from nameko.web.handlers import http
 from prometheus_client import Counter
 
+from services.common.attribution import BusSenders, actor
+from services.common.auth.pagination import paginate
+from services.common.auth.principals import Kind
+from services.common.authweb import request_page
 from services.common.consumer import consume
 from services.common.errors import REFUSALS
+from services.common.guard import Auth, guarded, guarded_rpc
 from services.common.events import (CHECKINS, EVENTS, REPORTS, AddDepartment, ContractError,
                                     DecideArbitration, DepartmentReport, FieldError, ReportOutcome, WhistleClosed,
                                     WhistleRaised, WhistleReopened, WhistleSentBack, parse)
@@ -83,10 +88,28 @@ def report_consumer(action: str):
                    outcome=rejected_report(action), verify=verify_department, sender="dept")
 
 
+class JsonObject:
+    """For read_json: any JSON object, claimed for the caller's department before it is checked as a report."""
+
+    @staticmethod
+    def model_validate(payload: dict) -> dict:
+        return payload
+
+
+def arbitration_key(row: dict) -> str:
+    return f"{row['decide_by']}|{row['arbitration_id']}"
+
+
+def overdue_key(row: dict) -> str:
+    return f"{row['due_at']}|{row['callout_id']}|{row['step']}"
+
+
 class DispatchService(OpsEndpoints):
     name = "dispatch"
     store = Store(platform)
     rules = RulesProvider()
+    auth = Auth()
+    senders = BusSenders()
 
     # ------------------------------------------------------------------ use cases, whatever the channel
     def _run(self, use_case, *args):
@@ -98,7 +121,44 @@ class DispatchService(OpsEndpoints):
             return query(uow.conn, *args)
 
     def _report(self, report: DepartmentReport) -> dict:
-        return self._run(handlers.report, report).model_dump(mode="json")
+        """A report from HTTP or RPC: only on the caller's own call-out (403 otherwise, before its state
+        is looked at); the step's event names the caller."""
+        with self.store.unit_of_work() as uow:
+            whistle_id = repo.whistle_of_callout(uow.conn, report.callout_id)
+            if whistle_id is not None:        # no such call-out: the use case says so, there is nothing to guard
+                callout = next(c for c in repo.callouts_of(uow.conn, whistle_id) if c.callout_id == report.callout_id)
+                self.auth.require({"department_code": callout.department_code})
+            return handlers.report(uow, self.rules, report, actor(self.auth.record())).model_dump(mode="json")
+
+    def _callouts(self, whistle_id: str) -> list[dict]:
+        """A whistle's call-outs as the caller may see them: its street and district staff all, a department
+        called on it only its own (403 for a whistle of another street, or one it is not called on)."""
+        with self.store.unit_of_work() as uow:
+            case = repo.case_dict(uow.conn, whistle_id)
+            rows = handlers.callouts_of(uow.conn, whistle_id)
+        if case is None:            # dispatch has not seen this whistle (yet): no call-outs, nothing to guard
+            return []
+        self.auth.require(self._whistle_object(case, rows))
+        return self.auth.visible(rows, lambda row: {"street_code": case["street_code"],
+                                                    "department_code": row["department_code"]})
+
+    @staticmethod
+    def _whistle_object(case: dict, rows: list[dict]) -> dict:
+        return {"street_code": case["street_code"],
+                "department_codes": tuple(dict.fromkeys(row["department_code"] for row in rows))}
+
+    def _case(self, whistle_id: str) -> dict | None:
+        with self.store.unit_of_work() as uow:
+            case = repo.case_dict(uow.conn, whistle_id)
+            if case is None:
+                return None
+            rows = handlers.callouts_of(uow.conn, whistle_id)
+        self.auth.require(self._whistle_object(case, rows))
+        return case
+
+    def _overdue(self) -> list[dict]:
+        with self.store.unit_of_work() as uow:
+            return repo.overdue(uow.conn, uow.now)
 
     # ------------------------------------------------------------------ events from the whistle service
     @consume("dispatch.whistles", [(EVENTS, "whistle.raised")], (WhistleRaised,))
@@ -114,21 +174,25 @@ class DispatchService(OpsEndpoints):
             handlers.new_round(uow, self.rules, event)
 
     # ------------------------------------------------------------------ department reports over the bus
+    def _bus_report(self, uow, report):
+        sender = self.senders(Kind.DEPARTMENT, report.department_code, report)
+        handlers.report(uow, self.rules, report, actor(sender))
+
     @report_consumer("checkin")
     def on_check_in(self, uow, report):
-        handlers.report(uow, self.rules, report)
+        self._bus_report(uow, report)
 
     @report_consumer("arrival")
     def on_arrival(self, uow, report):
-        handlers.report(uow, self.rules, report)
+        self._bus_report(uow, report)
 
     @report_consumer("completion")
     def on_completion(self, uow, report):
-        handlers.report(uow, self.rules, report)
+        self._bus_report(uow, report)
 
     @report_consumer("return")
     def on_return(self, uow, report):
-        handlers.report(uow, self.rules, report)
+        self._bus_report(uow, report)
 
     # ------------------------------------------------------------------ the deadline sweep
     @every("escalation_sweep_seconds")
@@ -143,87 +207,104 @@ class DispatchService(OpsEndpoints):
 
     # ------------------------------------------------------------------ RPC
     @rpc(expected_exceptions=REFUSALS)
+    @guarded_rpc("callout.report", obj="callout")
     def check_in(self, request: dict) -> dict:
-        return self.report("checkin", request)
+        return self._report(_parse(REPORTS["checkin"], self.auth.claim(request)))
 
     @rpc(expected_exceptions=REFUSALS)
+    @guarded_rpc("callout.report", obj="callout")
     def report(self, action: str, request: dict) -> dict:
         """A department report: action is checkin, arrival, completion or return."""
         if action not in REPORTS:
             raise IllegalStep("action", f"unknown action {action!r}; use one of {', '.join(REPORTS)}")
-        return self._report(_parse(REPORTS[action], request))
+        return self._report(_parse(REPORTS[action], self.auth.claim(request)))
 
     @rpc(expected_exceptions=REFUSALS)
+    @guarded_rpc("department.add", obj="whistle")
     def add_department(self, request: dict) -> dict:
-        return {"callout_id": self._run(handlers.add_department, _parse(AddDepartment, request))}
+        command = _parse(AddDepartment, request)
+        return {"callout_id": self._run(handlers.add_department, command, actor(self.auth.record()))}
 
     @rpc(expected_exceptions=REFUSALS)
+    @guarded_rpc("arbitration.decide", obj="arbitration")
     def decide_arbitration(self, request: dict) -> dict:
-        return self._run(handlers.decide_arbitration, _parse(DecideArbitration, request))
+        return self._run(handlers.decide_arbitration, _parse(DecideArbitration, request), actor(self.auth.record()))
 
-    @rpc
+    @rpc(expected_exceptions=REFUSALS)
+    @guarded_rpc("callout.read", obj="whistle")
     def callouts_of(self, whistle_id: str) -> list[dict]:
-        return self._read(handlers.callouts_of, whistle_id)
+        return self._callouts(whistle_id)
 
-    @rpc
+    @rpc(expected_exceptions=REFUSALS)
+    @guarded_rpc("callout.read", obj="whistle")
     def case_of(self, whistle_id: str) -> dict | None:
-        return self._read(repo.case_dict, whistle_id)
+        return self._case(whistle_id)
 
-    @rpc
+    @rpc(expected_exceptions=REFUSALS)
+    @guarded_rpc("arbitration.read")
     def open_arbitrations(self) -> list[dict]:
-        return self._read(repo.open_arbitrations)
+        return self.auth.visible(self._read(repo.open_arbitrations))
 
-    def _overdue(self) -> list[dict]:
-        with self.store.unit_of_work() as uow:
-            return repo.overdue(uow.conn, uow.now)
-
-    @rpc
+    @rpc(expected_exceptions=REFUSALS)
+    @guarded_rpc("overdue.read")
     def overdue(self) -> list[dict]:
-        return self._overdue()
+        return self.auth.visible(self._overdue())
 
     # ------------------------------------------------------------------ HTTP
     @http("GET", "/api/v1/whistles/<string:whistle_id>/callouts")
+    @guarded("callout.read", obj="whistle")
     @json_api
     def http_callouts(self, request, whistle_id):
-        return 200, {"whistle_id": whistle_id, "callouts": self._read(handlers.callouts_of, whistle_id)}
+        return 200, {"whistle_id": whistle_id, "callouts": self._callouts(whistle_id)}
 
     @http("POST", "/api/v1/reports/<string:action>")
+    @guarded("callout.report", obj="callout")
     @json_api
     def http_report(self, request, action):
         if action not in REPORTS:
             raise HttpError(404, f"unknown action {action!r}; use one of {', '.join(REPORTS)}")
-        return 200, self._report(read_json(request, REPORTS[action]))
+        return 200, self._report(parse(REPORTS[action], self.auth.claim(read_json(request, JsonObject))))
 
     @http("POST", "/api/v1/checkins")
+    @guarded("callout.report", obj="callout")
     @json_api
     def http_check_in(self, request):
-        return 200, self._report(read_json(request, REPORTS["checkin"]))
+        return 200, self._report(parse(REPORTS["checkin"], self.auth.claim(read_json(request, JsonObject))))
 
     @http("POST", "/api/v1/whistles/<string:whistle_id>/departments")
+    @guarded("department.add", obj="whistle")
     @json_api
     def http_add_department(self, request, whistle_id):
         command = read_json(request, AddDepartment)
         if command.whistle_id != whistle_id:
             raise HttpError(422, "whistle_id in the body differs from the path")
-        return 201, {"callout_id": self._run(handlers.add_department, command)}
+        return 201, {"callout_id": self._run(handlers.add_department, command, actor(self.auth.record()))}
 
     @http("GET", "/api/v1/arbitrations")
+    @guarded("arbitration.read")
     @json_api
     def http_arbitrations(self, request):
-        return 200, {"arbitrations": self._read(repo.open_arbitrations)}
+        """?limit=&cursor=: open arbitrations, soonest deadline first."""
+        page = request_page(request)
+        rows = self.auth.visible(self._read(repo.open_arbitrations))
+        return 200, paginate(rows, arbitration_key, page).body("arbitrations")
 
     @http("POST", "/api/v1/arbitrations/<string:arbitration_id>/decision")
+    @guarded("arbitration.decide", obj="arbitration")
     @json_api
     def http_decide(self, request, arbitration_id):
         command = read_json(request, DecideArbitration)
         if command.arbitration_id != arbitration_id:
             raise HttpError(422, "arbitration_id in the body differs from the path")
-        return 200, self._run(handlers.decide_arbitration, command)
+        return 200, self._run(handlers.decide_arbitration, command, actor(self.auth.record()))
 
     @http("GET", "/api/v1/overdue")
+    @guarded("overdue.read")
     @json_api
     def http_overdue(self, request):
-        return 200, {"overdue": self._overdue()}
+        """?limit=&cursor=: steps past their deadline, oldest deadline first."""
+        page = request_page(request)
+        return 200, paginate(self.auth.visible(self._overdue()), overdue_key, page).body("overdue")
 
 
 SERVICE = DispatchService

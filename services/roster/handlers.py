@@ -53,7 +53,8 @@ def on_callouts_issued(uow: UnitOfWork, event: CalloutsIssued) -> TeamAssembled 
             members=tuple(_member(m) for m in team.members), gaps=team.gaps, occurred_at=now)
     conn.execute(insert(teams).values(
         team_id=assembled.team_id, whistle_id=event.whistle_id, lead_officer=assembled.lead.officer_code,
-        members=[m.model_dump() for m in assembled.members], gaps=list(assembled.gaps), assembled_at=now))
+        members=[m.model_dump() for m in assembled.members], gaps=list(assembled.gaps), assembled_at=now,
+        street_code=event.street_code, departments=list(event.departments)))
     uow.emit(assembled)
     return assembled
 

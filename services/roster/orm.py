@@ -28,6 +28,9 @@ teams = Table(
     Column("members", JSON, nullable=False),
     Column("gaps", JSON, nullable=False),
     Column("assembled_at", UtcDateTime(), nullable=False),
+    # whose whistle, and who is called on it: what a street's or a department's read is checked against
+    Column("street_code", String(64)),
+    Column("departments", JSON),
 )
 
 # ---------------------------------------------------------------- the full roster (issue 11)

@@ -5,7 +5,9 @@ from nameko.rpc import rpc
 from nameko.web.handlers import http
 
 from services.common.consumer import consume
+from services.common.errors import REFUSALS
 from services.common.events import EVENTS, CalloutsIssued
+from services.common.guard import Auth, guarded, guarded_rpc
 from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api
 from services.roster import handlers
@@ -15,20 +17,28 @@ from services.roster.orm import metadata, platform
 class RosterService(OpsEndpoints):
     name = "roster"
     store = Store(platform)
+    auth = Auth()
 
     @consume("roster.callouts", [(EVENTS, CalloutsIssued.event_type)], (CalloutsIssued,))
     def on_callouts_issued(self, uow, event: CalloutsIssued):
         handlers.on_callouts_issued(uow, event)
 
     def _team(self, whistle_id: str) -> dict | None:
+        """The whistle's joint team if the caller may see it: its street's, district staff, a department
+        called on it (403 otherwise); a team stored before its street was recorded, only district staff and services."""
         with self.store.unit_of_work() as uow:
-            return handlers.team_of(uow.conn, whistle_id)
+            team = handlers.team_of(uow.conn, whistle_id)
+        if team is not None:
+            self.auth.require({"street_code": team["street_code"], "department_codes": tuple(team["departments"] or ())})
+        return team
 
-    @rpc
+    @rpc(expected_exceptions=REFUSALS)
+    @guarded_rpc("team.read", obj="whistle")
     def team_of(self, whistle_id: str) -> dict | None:
         return self._team(whistle_id)
 
     @http("GET", "/api/v1/whistles/<string:whistle_id>/team")
+    @guarded("team.read", obj="whistle")
     @json_api
     def http_team(self, request, whistle_id):
         team = self._team(whistle_id)

@@ -173,7 +173,18 @@ def next_state(state: WhistleState, event: Event) -> WhistleState:
 
 def timeline_entries(event: Event, reference: ReferenceData | None = None) -> list[TimelineEntry]:
     """The whistle's timeline lines for one dispatch or roster event: one each, but call-outs issued
-    together give a line per department (after where the whistle was located, if it just was)."""
+    together give a line per department (after where the whistle was located, if it just was).
+
+    An event a principal caused (its `by`: a department's report, the district's decision or added
+    department) names it in each line's `detail["principal"]`."""
+    by = getattr(event, "by", None)
+    lines = _entries(event, reference)
+    if by is None:
+        return lines
+    return [replace(entry, detail={**entry.detail, "principal": by.model_dump(mode="json")}) for entry in lines]
+
+
+def _entries(event: Event, reference: ReferenceData | None) -> list[TimelineEntry]:
     if not isinstance(event, CalloutsIssued):
         return [timeline_entry(event, reference)]
     lines = []

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from services.common.db import is_postgres
@@ -39,6 +40,12 @@ def _add_line(conn: Connection, whistle_id: str, entry: TimelineEntry, event_id:
     conn.execute(_INSERT_LINE, _line(whistle_id, entry, event_id))
 
 
+def attributed(entry: TimelineEntry, by: dict | None) -> TimelineEntry:
+    """The line with who took its action: `detail["principal"]` = {kind, code, token_id} of the
+    authenticated principal (absent when nobody vouched for the sender: an unchecked bus message)."""
+    return entry if by is None else replace(entry, detail={**entry.detail, "principal": by})
+
+
 def _open_duplicate(conn: Connection, command: RaiseWhistle, radius_m: float) -> tuple[str, float] | None:
     lon, lat = command.place.lon, command.place.lat
     if lon is None or lat is None or radius_m <= 0:
@@ -56,8 +63,10 @@ def _open_duplicate(conn: Connection, command: RaiseWhistle, radius_m: float) ->
     return duplicate_of(command.category, lon, lat, (Candidate(*row) for row in rows), radius_m)
 
 
-def raise_whistle(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle) -> WhistleOutcome:
+def raise_whistle(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle,
+                  by: dict | None = None) -> WhistleOutcome:
     """Stores a new whistle and announces it; links it to an open one close by instead; answers retries.
+    `by` is who raised it (attributed()).
 
     Two requests with one request_id at the same moment: one wins the unique key, the other's unit
     of work fails with IntegrityError, and run again (a retry, or the bus's redelivery) it answers
@@ -74,10 +83,11 @@ def raise_whistle(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhist
                                  repeated=True, occurred_at=now)
         uow.emit(outcome)
         return outcome
-    return _store_new(uow, reference, command)
+    return _store_new(uow, reference, command, by)
 
 
-def _store_new(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle) -> WhistleOutcome:
+def _store_new(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle,
+               by: dict | None) -> WhistleOutcome:
     conn, now = uow.conn, uow.now
     whistle_id = str(uuid.uuid4())
     duplicate = _open_duplicate(conn, command, reference.duplicate_radius_m)
@@ -92,15 +102,15 @@ def _store_new(uow: UnitOfWork, reference: ReferenceData, command: RaiseWhistle)
     if linked_to is None:
         raised = WhistleRaised(whistle_id=whistle_id, raised_at=now, occurred_at=now,
                                **command.model_dump(exclude={"schema_version"}))
-        _add_line(conn, whistle_id, domain.raised_line(raised, reference), raised.event_id)
+        _add_line(conn, whistle_id, attributed(domain.raised_line(raised, reference), by), raised.event_id)
         uow.emit(raised)
     else:
         # no WhistleRaised: dispatch must not call the departments a second time
         linked = WhistleLinked(whistle_id=whistle_id, linked_to=linked_to, street_code=command.street_code,
                                category=command.category, distance_m=round(metres, 1), occurred_at=now)
         own, joined = domain.linked_lines(command, linked, now, reference)
-        _add_line(conn, whistle_id, own, linked.event_id)
-        _add_line(conn, linked_to, joined)
+        _add_line(conn, whistle_id, attributed(own, by), linked.event_id)
+        _add_line(conn, linked_to, attributed(joined, by))
         uow.emit(linked)
     outcome = WhistleOutcome(request_id=command.request_id, street_code=command.street_code, outcome="raised",
                              whistle_id=whistle_id, linked_to=linked_to, occurred_at=now)
@@ -165,12 +175,13 @@ def _locked_state(conn: Connection, whistle_id: str) -> WhistleState:
     return _state(row)
 
 
-def close_whistle(uow: UnitOfWork, reference: ReferenceData, command: CloseWhistle) -> WhistleState:
+def close_whistle(uow: UnitOfWork, reference: ReferenceData, command: CloseWhistle,
+                  by: dict | None = None) -> WhistleState:
     """销号, storing its evidence; the last follow-up belongs to the last closure, so it is cleared."""
     conn, now = uow.conn, uow.now
     state = _locked_state(conn, command.whistle_id)
     state, closed, entry = domain.close(state, command, now, reference)
-    _add_line(conn, state.whistle_id, entry, closed.event_id)
+    _add_line(conn, state.whistle_id, attributed(entry, by), closed.event_id)
     uow.emit(closed)
     grid_follow.follow_whistle(uow, [closed])            # grid events whistled onto it close with it
     _save(conn, state, now, follow_up=None,
@@ -179,22 +190,23 @@ def close_whistle(uow: UnitOfWork, reference: ReferenceData, command: CloseWhist
     return state
 
 
-def send_back(uow: UnitOfWork, reference: ReferenceData, command: SendBack) -> WhistleState:
+def send_back(uow: UnitOfWork, reference: ReferenceData, command: SendBack, by: dict | None = None) -> WhistleState:
     conn, now = uow.conn, uow.now
     state = _locked_state(conn, command.whistle_id)
     state, sent, entry = domain.send_back(state, command, reference.department_codes, now, reference)
-    _add_line(conn, state.whistle_id, entry, sent.event_id)
+    _add_line(conn, state.whistle_id, attributed(entry, by), sent.event_id)
     uow.emit(sent)
     _save(conn, state, now)
     return state
 
 
-def record_follow_up(uow: UnitOfWork, reference: ReferenceData, command: FollowUp) -> WhistleState:
+def record_follow_up(uow: UnitOfWork, reference: ReferenceData, command: FollowUp,
+                     by: dict | None = None) -> WhistleState:
     conn, now = uow.conn, uow.now
     state = _locked_state(conn, command.whistle_id)
     state, events, entries = domain.follow_up(state, command, now, reference)
     for event, entry in zip(events, entries):
-        _add_line(conn, state.whistle_id, entry, event.event_id)
+        _add_line(conn, state.whistle_id, attributed(entry, by), event.event_id)
         uow.emit(event)
     grid_follow.follow_whistle(uow, events)              # reopened: so are the grid events whistled onto it
     _save(conn, state, now, follow_up={"rating": command.rating, "comment": command.comment,
@@ -216,19 +228,30 @@ def _whistle_dict(conn: Connection, row) -> dict:
     return data
 
 
+def street_of(conn: Connection, whistle_id: str) -> str | None:
+    """The street a whistle belongs to (for the object-level access check), None if there is no such whistle."""
+    return conn.execute(select(whistles.c.street_code).where(whistles.c.id == whistle_id)).scalar()
+
+
 def get_whistle(conn: Connection, whistle_id: str) -> dict | None:
     row = conn.execute(select(whistles).where(whistles.c.id == whistle_id)).first()
     return _whistle_dict(conn, row) if row else None
 
 
-def list_whistles(conn: Connection, street_code: str | None, status: str | None, limit: int) -> list[dict]:
-    """A street's (or every street's) whistles, newest first, at most `limit`."""
+def list_whistles(conn: Connection, street_code: str | None, status: str | None, limit: int,
+                  after: tuple[datetime, str] | None = None) -> list[dict]:
+    """A street's (or every street's) whistles, newest first (then by id, descending), at most `limit`;
+    `after` is the (raised_at, id) of the last whistle of the previous page (keyset paging)."""
     query = select(whistles)
     if street_code is not None:
         query = query.where(whistles.c.street_code == street_code)
     if status is not None:
         query = query.where(whistles.c.status == status)
-    rows = conn.execute(query.order_by(whistles.c.raised_at.desc(), whistles.c.id).limit(limit)).all()
+    if after is not None:
+        raised_at, whistle_id = after
+        query = query.where(or_(whistles.c.raised_at < raised_at,
+                                and_(whistles.c.raised_at == raised_at, whistles.c.id < whistle_id)))
+    rows = conn.execute(query.order_by(whistles.c.raised_at.desc(), whistles.c.id.desc()).limit(limit)).all()
     return [_whistle_dict(conn, row) for row in rows]
 
 

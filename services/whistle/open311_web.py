@@ -15,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.auth.routes import declare
 from services.common.auth.rules import rule_of
-from services.common.authweb import AuthError, bearer_token
-from services.common.errors import NotFound, Refused
+from services.common.authweb import bearer_token
+from services.common.errors import AccessRefused, NotFound, Refused, TooManyRequests
 from services.common.events import MAX_BODY_BYTES
-from services.common.web import json_response
+from services.common.web import json_response, refusal_headers
 from services.whistle import grid_handlers, grid_store, open311
 from services.common.i18n import accept_language, choose_language
 from services.whistle.grid_rules import process_locate, process_rules
@@ -83,10 +83,10 @@ def open311_api(action: str):
                 args = arguments(request)
                 try:
                     self.auth.enter_token(api_key(request, args), action)
-                except AuthError as exc:
-                    status = 429 if exc.status == 429 else 403
-                    response = json_response(status, [{"code": status, "description": f"api_key: {exc.message}"}])
-                    for name, value in exc.headers.items():
+                except AccessRefused as exc:
+                    status = 429 if isinstance(exc, TooManyRequests) else 403
+                    response = json_response(status, [{"code": status, "description": f"api_key: {exc.reason}"}])
+                    for name, value in refusal_headers(exc).items():
                         if name != "WWW-Authenticate":
                             response.headers[name] = value
                     return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from services.common.auth.principals import Kind
 from services.department_client import DepartmentClient
 from tests.support.samples import whistle_request
 from tests.support.waiting import wait_for
@@ -18,9 +19,11 @@ def everything(stack):
 
 def test_every_department_reports_in_and_the_street_closes_the_case(stack):
     whistle_api = f"{stack.url('whistle')}/api/v1/whistles"
+    street = stack.bearer(Kind.STREET, "daxigou")              # the street office's token throughout
     request = whistle_request(category="illegal_parking", urgency="urgent", grid_code="daxigou-c1-g1",
                               place={"address": "大溪沟街道人和街消防通道口", "lon": 106.5415, "lat": 29.5625})
-    raised = requests.post(whistle_api, json=request, timeout=10)
+    del request["street_code"]                                  # the token names the street
+    raised = requests.post(whistle_api, json=request, headers=street, timeout=10)
     assert raised.status_code == 201, raised.text
     whistle_id = raised.json()["whistle_id"]
 
@@ -35,20 +38,21 @@ def test_every_department_reports_in_and_the_street_closes_the_case(stack):
             assert client.complete(callout.callout_id, "车辆已挪离，通道畅通",
                                    [f"photo://{department}/after"]).outcome == "accepted"
 
-    wait_for(lambda: requests.get(f"{whistle_api}/{whistle_id}", timeout=5).json()["status"] == "all_completed",
+    wait_for(lambda: requests.get(f"{whistle_api}/{whistle_id}", headers=street, timeout=5
+                                  ).json()["status"] == "all_completed",
              timeout=30, what="the whistle to be all_completed")
-    closure = requests.post(f"{whistle_api}/{whistle_id}/closure", timeout=10, json={
+    closure = requests.post(f"{whistle_api}/{whistle_id}/closure", headers=street, timeout=10, json={
         "whistle_id": whistle_id, "street_code": "daxigou", "confirmed_by": "大溪沟街道 李主任",
         "evidence": {"before_photo": "photo://before", "after_photo": "photo://after",
                      "checklist": ["通道畅通", "车辆已挪离", "已告知物业"]}})
     assert closure.status_code == 200, closure.text
-    follow_up = requests.post(f"{whistle_api}/{whistle_id}/follow-up", timeout=10, json={
+    follow_up = requests.post(f"{whistle_api}/{whistle_id}/follow-up", headers=street, timeout=10, json={
         "whistle_id": whistle_id, "rating": "satisfied", "recorded_by": "12345 回访员"})
     assert follow_up.status_code == 200, follow_up.text
 
-    whistle = requests.get(f"{whistle_api}/{whistle_id}", timeout=5).json()
-    assert whistle["status"] == "closed"
-    timeline = requests.get(f"{whistle_api}/{whistle_id}/timeline", timeout=5).json()["timeline"]
+    whistle = requests.get(f"{whistle_api}/{whistle_id}", headers=street, timeout=5).json()
+    assert whistle["status"] == "closed" and whistle["street_code"] == "daxigou"
+    timeline = requests.get(f"{whistle_api}/{whistle_id}/timeline", headers=street, timeout=5).json()["timeline"]
     kinds = [entry["kind"] for entry in timeline]
     assert kinds[0] == "whistle.raised"
     for kind, times in (("callout.issued", 2), ("callout.checked_in", 2), ("callout.arrived", 2),
@@ -60,3 +64,8 @@ def test_every_department_reports_in_and_the_street_closes_the_case(stack):
     assert stamps == sorted(stamps)                                # ordered: responsibility can be traced
     arrivals = [e for e in timeline if e["kind"] == "callout.arrived"]
     assert all("photo://" in str(e["detail"]) for e in arrivals)
+    office = {"kind": "street", "code": "daxigou", "token_id": stack.issued(Kind.STREET, "daxigou").token_id}
+    for kind in ("whistle.raised", "whistle.closed", "whistle.follow_up"):      # who acted, on every line
+        assert [e["detail"]["principal"] for e in timeline if e["kind"] == kind] == [office], kind
+    # the departments reported over the bus with the shared dev account: nobody vouched for them
+    assert not [e for e in timeline if e["kind"] == "callout.checked_in" and "principal" in e["detail"]]

@@ -6,6 +6,7 @@ import re
 import pytest
 import requests
 
+from services.common.auth.principals import Kind
 from tests.support.samples import whistle_request
 from tests.support.waiting import wait_for
 
@@ -41,14 +42,16 @@ def test_whistle_raised_called_out_checked_in_and_measured(stack, bus):
         what="the check-in latency on /metrics")
     assert 'chuishao_checkins_total{department="shengtai",on_time="true",urgency="urgent"} 1.0' in text
 
-    timeline = wait_for(lambda: [e for e in requests.get(
-        f"{stack.url('whistle')}/api/v1/whistles/{whistle_id}/timeline", timeout=5).json()["timeline"]
-        if e["kind"] == "callout.checked_in"] and requests.get(
-        f"{stack.url('whistle')}/api/v1/whistles/{whistle_id}/timeline", timeout=5).json()["timeline"],
-        what="the check-in on the whistle's timeline")
+    timeline_url = f"{stack.url('whistle')}/api/v1/whistles/{whistle_id}/timeline"
+    timeline = wait_for(lambda: [e for e in requests.get(timeline_url, headers=stack.bearer(), timeout=5
+                                                         ).json()["timeline"]
+                                 if e["kind"] == "callout.checked_in"]
+                        and requests.get(timeline_url, headers=stack.bearer(), timeout=5).json()["timeline"],
+                        what="the check-in on the whistle's timeline")
     kinds = [e["kind"] for e in timeline]
     assert kinds[0] == "whistle.raised"
     assert kinds.count("callout.issued") == 3
     assert "team.assembled" in kinds
-    team = requests.get(f"{stack.url('roster')}/api/v1/whistles/{whistle_id}/team", timeout=5).json()
+    team = requests.get(f"{stack.url('roster')}/api/v1/whistles/{whistle_id}/team",
+                        headers=stack.bearer(Kind.DEPARTMENT, "shengtai"), timeout=5).json()
     assert team["members"][0]["department_code"] == "shengtai"

@@ -18,6 +18,7 @@ import pytest
 from pika.exceptions import ChannelClosedByBroker
 
 from services.common.broker import declare_exchanges, declare_outside_parties
+from services.common.deadletters import DeadLetterQueue
 from services.common.events import CalloutIssued, CheckIn, Deadlines, Place, encode
 from services.common.provision import Credentials, Rabbitmqctl, accounts, apply, uri_for
 from services.common.reference import load_reference
@@ -186,6 +187,23 @@ def test_the_operator_reads_dead_letters_and_replays_but_reads_nothing_else(brok
     assert inbox(broker) == [("raise.nanxiashu", None)]
     assert refusal(operator, lambda ch: ch.basic_get(f"{NS}department.chengguan.callouts")) == 403
     assert refusal(operator, lambda ch: ch.queue_declare("", exclusive=True)) == 403
+
+
+def test_the_operator_replays_a_dead_letter_under_its_own_name(broker):
+    letter_id = f"letter-{RUN}"
+    broker.channel.basic_publish(f"{NS}deadletters", "", b'{"replayed": true}', pika.BasicProperties(
+        content_type="application/octet-stream", delivery_mode=2, message_id=letter_id,
+        headers={"x-original-exchange": f"{NS}whistles", "x-original-routing-key": "raise.nanxiashu",
+                 "x-original-content-type": "application/json", "x-original-user-id": f"{PREFIX}street-nanxiashu",
+                 "x-dead-reason": "failed 5 times"}))
+    inbox(broker)
+    queue = DeadLetterQueue(broker.uri["ops-duty"], NS)
+    try:
+        assert queue.replay({letter_id}) == [letter_id]
+    finally:
+        queue.close()
+    # the broker let the operator's account stamp its own name (and no other: see the spoofing tests)
+    assert inbox(broker) == [("raise.nanxiashu", f"{PREFIX}ops-duty")]
 
 
 def callout(department="chengguan") -> CalloutIssued:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from services.common.auth.principals import Kind
 from tests.support.samples import whistle_request
 from tests.support.waiting import wait_for
 
@@ -31,10 +32,23 @@ def services(stack, drill_reference):
     stack.start("whistle", "dispatch")
 
 
+def token_for(stack, args) -> str:
+    """The token the person running the command holds: 大溪沟's street office for `street`, the named
+    department's desk for `dept`, district staff for `district`; the operator's dead letters need none."""
+    group = args[0] if args else ""
+    if group == "street":
+        return stack.token(Kind.STREET, "daxigou")
+    if group == "dept":
+        return stack.token(Kind.DEPARTMENT, args[args.index("--department") + 1])
+    if group == "district":
+        return stack.token(Kind.DISTRICT)
+    return ""
+
+
 def cli(stack, *args: str, lang: str | None = None, timeout: float = 60, **env) -> subprocess.CompletedProcess:
     environment = {**os.environ, "WHISTLE_URL": stack.url("whistle"), "DISPATCH_URL": stack.url("dispatch"),
                    "AMQP_URI": stack.amqp_uri, "BUS_NAMESPACE": stack.namespace, "COLUMNS": "220",
-                   "REFERENCE_DATA": stack.extra_env["REFERENCE_DATA"], "CHUISHAO_TOKEN": "a-token-ignored-for-now",
+                   "REFERENCE_DATA": stack.extra_env["REFERENCE_DATA"], "CHUISHAO_TOKEN": token_for(stack, args),
                    **env}
     environment.pop("CHUISHAO_LANG", None)
     if lang:
@@ -61,7 +75,8 @@ def raised(stack, *args: str) -> str:
 
 
 def whistle_of(stack, whistle_id: str) -> dict:
-    return requests.get(f"{stack.url('whistle')}/api/v1/whistles/{whistle_id}", timeout=10).json()
+    return requests.get(f"{stack.url('whistle')}/api/v1/whistles/{whistle_id}", headers=stack.bearer(),
+                        timeout=10).json()
 
 
 def callouts(stack, whistle_id: str, round: int = 1) -> list[dict]:
@@ -120,18 +135,23 @@ def test_a_street_lists_its_whistles(stack):
 
 def test_the_api_refusal_names_each_field_beside_its_option(stack, bus):
     raised_events = bus.listen("events", "whistle.raised")
-    refused = cli(stack, *raise_args(street_code="atlantis", category="dragons"))
+    anywhere = {"CHUISHAO_TOKEN": stack.token()}       # a service's token: a street's may raise only for itself
+    refused = cli(stack, *raise_args(street_code="atlantis", category="dragons"), **anywhere)
     assert refused.returncode == 1
     lines = refused.stderr.splitlines()
     assert lines[0] == "✗ 被拒绝：请求无效"
     assert any(line.split() == ["--street", "街道", "未知的街道", "'atlantis'"] for line in lines), lines
     assert any(line.split() == ["--category", "事项类别", "未知的事项类别", "'dragons'"] for line in lines), lines
-    scripted = cli(stack, *raise_args(street_code="atlantis"), "--json", lang="en")
+    scripted = cli(stack, *raise_args(street_code="atlantis"), "--json", lang="en", **anywhere)
     body = json.loads(scripted.stdout)
     assert scripted.returncode == 1 and body["status"] == 422 and body["error"].startswith("invalid whistle")
     assert body["errors"] == [{"field": "street_code", "message": "unknown street 'atlantis'"}]
     assert "unknown street 'atlantis'" in scripted.stderr
     assert raised_events.nothing_more(settle=1.0)
+    foreign = cli(stack, *raise_args(street_code="nanxiashu"), lang="en")      # 大溪沟's token
+    assert foreign.returncode == 4 and "not allowed (HTTP 403)" in foreign.stderr
+    anonymous = cli(stack, *raise_args(), lang="en", CHUISHAO_TOKEN="")
+    assert anonymous.returncode == 4 and "CHUISHAO_TOKEN" in anonymous.stderr
 
 
 def test_input_the_contract_refuses_is_never_sent(stack, bus):
@@ -165,7 +185,10 @@ def test_a_department_listens_and_the_street_closes_sends_back_and_follows_up(st
     assert twice.returncode == 1 and f"派单 {callout_id} 已经是“已报到”" in twice.stderr
     other = cli(stack, "dept", "--department", "gongan", "arrive", callout_id, "--via", "http", "--officer", "x",
                 "--address", "市场", "--evidence", "photo://a")
-    assert other.returncode == 1 and "派给的是区市场监督管理局，不是区公安分局" in other.stderr
+    assert other.returncode == 4 and "HTTP 403" in other.stderr        # 公安's token, 市场监管's call-out
+    impostor = cli(stack, "dept", "--department", "gongan", "arrive", callout_id, "--via", "http", "--officer",
+                   "x", "--address", "市场", "--evidence", "photo://a", CHUISHAO_TOKEN=stack.token())
+    assert impostor.returncode == 1 and "派给的是区市场监督管理局，不是区公安分局" in impostor.stderr
     arrived = cli(stack, *desk, "arrive", callout_id, "--via", "http", "--officer", "市场监管 梁晨",
                   "--address", "人和农贸市场 B区", "--lon", "106.5517", "--lat", "29.5631", "--evidence", "photo://a1",
                   "--json")

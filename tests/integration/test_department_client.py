@@ -16,8 +16,8 @@ from pathlib import Path
 import pika
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
+from services.common.auth.principals import Kind
 from services.common.events import Place
 from services.department_client import DepartmentClient, InvalidReport, ReportRejected
 from tests.support.samples import whistle_request
@@ -40,13 +40,16 @@ def raise_whistle(stack, address: str) -> str:
     body = whistle_request(category="food_safety", urgency="urgent", place={"address": address},
                            description="农贸市场摊位出售过期熟食 (expired cooked food on sale)",
                            request_id=f"req-{uuid.uuid4().hex[:12]}")
-    response = requests.post(f"{stack.url('whistle')}/api/v1/whistles", json=body, timeout=10)
+    response = requests.post(f"{stack.url('whistle')}/api/v1/whistles", json=body, timeout=10,
+                             headers=stack.bearer(Kind.STREET, body["street_code"]))
     assert response.status_code == 201, response.text
     return response.json()["whistle_id"]
 
 
 def callouts_of(stack, whistle_id: str) -> list[dict]:
-    response = requests.get(f"{stack.url('dispatch')}/api/v1/whistles/{whistle_id}/callouts", timeout=10)
+    """The call-outs of a whistle as the department reads them (its own only)."""
+    response = requests.get(f"{stack.url('dispatch')}/api/v1/whistles/{whistle_id}/callouts", timeout=10,
+                            headers=stack.bearer(Kind.DEPARTMENT, DEPARTMENT))
     assert response.status_code == 200, response.text
     return response.json()["callouts"]
 
@@ -127,7 +130,7 @@ def test_a_department_receives_its_callout_and_checks_in_arrives_and_completes(s
     assert row["callout_id"] == callout.callout_id
     assert row["status"] == "completed" and row["officer"] == "市场监管 梁晨"
     assert row["checked_in_at"] and row["arrived_at"] and row["completed_at"]
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         assert rpc.dispatch.case_of(whistle_id)["status"] == "all_completed"   # 事不完，人不走: now it is
 
 

@@ -8,7 +8,6 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import sessionmaker
 
@@ -57,7 +56,7 @@ def test_a_failing_handler_is_retried_then_dead_lettered_and_replayed_after_the_
     assert listing.returncode == 0 and event.event_id in listing.stdout
     replay = dlq(stack, "replay", event.event_id)
     assert replay.returncode == 0, replay.stderr
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         issued = wait_for(lambda: rpc.dispatch.callouts_of(event.whistle_id), what="call-outs after replay")
     assert sorted(c["department_code"] for c in issued) == ["gongan", "shengtai"]
     assert not [h for h, b in dead_letters(bus) if event.event_id.encode() in b]
@@ -70,10 +69,10 @@ def test_a_whistle_raised_before_dispatch_ever_ran_still_reaches_it(stack, bus, 
     late = Stack(tmp_path)
     try:
         late.start("whistle")
-        with ClusterRpcProxy(late.rpc_config()) as rpc:
+        with late.rpc() as rpc:
             answer = rpc.whistle.raise_whistle(whistle_request(category="food_safety"))
         late.start("dispatch")
-        with ClusterRpcProxy(late.rpc_config()) as rpc:
+        with late.rpc() as rpc:
             issued = wait_for(lambda: rpc.dispatch.callouts_of(answer["whistle_id"]), timeout=60,
                               what="the call-out once dispatch is up")
         assert [c["department_code"] for c in issued] == ["shichang"]

@@ -85,8 +85,9 @@ def test_after_all_that_every_consumer_still_serves(stack, bus):
     wait_for(lambda: 'chuishao_checkins_total{department="huanwei"' in requests.get(
         f"{stack.url('metrics')}/metrics", timeout=5).text, what="metrics to count the check-in")
     team_or_timeline = requests.get(f"{stack.url('whistle')}/api/v1/whistles/{outcome['whistle_id']}/timeline",
-                                    timeout=5).json()["timeline"]
+                                    headers=stack.bearer(), timeout=5).json()["timeline"]
     wait_for(lambda: any(e["kind"] == "callout.checked_in" for e in requests.get(
-        f"{stack.url('whistle')}/api/v1/whistles/{outcome['whistle_id']}/timeline", timeout=5).json()["timeline"]),
+        f"{stack.url('whistle')}/api/v1/whistles/{outcome['whistle_id']}/timeline", headers=stack.bearer(),
+        timeout=5).json()["timeline"]),
         what="the whistle's timeline to show the check-in")
     assert team_or_timeline[0]["kind"] == "whistle.raised"

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
+from services.common.auth.principals import Kind
 from services.common.events import CalloutCheckedIn, CalloutsIssued
 from tests.support.samples import callouts_issued, publish_event
 from tests.support.waiting import wait_for
@@ -36,8 +36,13 @@ def test_a_joint_callout_assembles_one_team_with_a_lead(stack, bus):
     assert [m["department_code"] for m in team["members"]] == ["chengguan", "guihua", "zhujian"]
     assert team["gaps"] == []
     assert teams.nothing_more(settle=1.0)
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         assert rpc.roster.team_of(callout.whistle_id)["lead_officer"] == team["lead"]["officer_code"]
+    url = f"{stack.url('roster')}/api/v1/whistles/{callout.whistle_id}/team"
+    for kind, code, status in ((Kind.STREET, "daxigou", 200), (Kind.STREET, "nanxiashu", 403),
+                               (Kind.DEPARTMENT, "guihua", 200), (Kind.DEPARTMENT, "xiaofang", 403),
+                               (Kind.DISTRICT, None, 200), (Kind.ASSESSMENT, None, 403)):
+        assert requests.get(url, headers=stack.bearer(kind, code), timeout=5).status_code == status, (kind, code)
 
 
 def test_support_and_single_department_callouts_assemble_no_team(stack, bus):
@@ -48,10 +53,11 @@ def test_support_and_single_department_callouts_assemble_no_team(stack, bus):
     marker = issued()                       # processed after the two above on the same queue
     publish_event(bus, marker)
     base = stack.url("roster")
-    wait_for(lambda: requests.get(f"{base}/api/v1/whistles/{marker.whistle_id}/team", timeout=5).ok,
-             what="the marker team")
+    wait_for(lambda: requests.get(f"{base}/api/v1/whistles/{marker.whistle_id}/team", headers=stack.bearer(),
+                                  timeout=5).ok, what="the marker team")
     for callout in (support, solo):
-        assert requests.get(f"{base}/api/v1/whistles/{callout.whistle_id}/team", timeout=5).status_code == 404
+        assert requests.get(f"{base}/api/v1/whistles/{callout.whistle_id}/team", headers=stack.bearer(),
+                            timeout=5).status_code == 404
 
 
 def histogram_count(text: str, department: str, urgency: str) -> float:

@@ -7,7 +7,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.support.samples import publish_event, raised
 
@@ -30,7 +29,7 @@ def test_sigterm_mid_burst_then_restart_loses_and_doubles_nothing(stack, bus):
     assert callouts.nothing_more(settle=2.0)
     pairs = [(c["whistle_id"], c["department_code"]) for c in [first, *received]]
     assert len(pairs) == len(set(pairs)) == BURST * 3                        # each exactly once
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         for event in events[:5]:
             assert len(rpc.dispatch.callouts_of(event.whistle_id)) == 3
 

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import pytest
 import requests
 from nameko.exceptions import RemoteError
-from nameko.standalone.rpc import ClusterRpcProxy
 
+from services.common.auth.principals import Kind
 from services.common.events import AllCompleted, CalloutsIssued, Event, route_of
 from services.common.geo import distance_m
 from tests.support.bus import Bus
@@ -58,8 +58,11 @@ def all_completed(whistle_id: str, round: int = 1) -> AllCompleted:
                         completed_at=datetime.now(timezone.utc))
 
 
-def http(stack, method: str, path: str, **kwargs) -> requests.Response:
-    return requests.request(method, f"{stack.url('whistle')}/api/v1/whistles{path}", timeout=5, **kwargs)
+def http(stack, method: str, path: str, street: str | None = None, **kwargs) -> requests.Response:
+    """A request as the street office of `street`, or as a service when none is named."""
+    headers = stack.bearer(Kind.STREET, street) if street else stack.bearer()
+    return requests.request(method, f"{stack.url('whistle')}/api/v1/whistles{path}", timeout=5, headers=headers,
+                            **kwargs)
 
 
 def whistle_of(stack, whistle_id: str) -> dict:
@@ -76,7 +79,7 @@ def wait_status(stack, whistle_id: str, status: str, round: int = 1) -> dict:
 
 
 def raised(stack, **overrides) -> str:
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         return rpc.whistle.raise_whistle(whistle_request(place=place_of_its_own(), **overrides))["whistle_id"]
 
 
@@ -99,8 +102,8 @@ def close_request(whistle_id: str, street: str = "daxigou") -> dict:
 def test_a_street_closes_a_completed_whistle_with_its_evidence(stack, bus):
     closed = bus.listen("events", "whistle.closed")
     whistle_id = completed_whistle(stack, bus)
-    body = {k: v for k, v in close_request(whistle_id).items() if k != "whistle_id"}   # the path names it
-    response = http(stack, "POST", f"/{whistle_id}/closure", json=body)
+    body = {k: v for k, v in close_request(whistle_id).items() if k not in ("whistle_id", "street_code")}
+    response = http(stack, "POST", f"/{whistle_id}/closure", street="daxigou", json=body)   # the token names the street
     assert response.status_code == 200, response.text
     assert response.json() == {"whistle_id": whistle_id, "status": "closed", "round": 1}
 
@@ -112,7 +115,11 @@ def test_a_street_closes_a_completed_whistle_with_its_evidence(stack, bus):
     assert stored["closure"]["round"] == 1 and stored["follow_up"] is None
     kinds = [e["kind"] for e in timeline_of(stack, whistle_id)]
     assert kinds == ["whistle.raised", "callout.issued", "whistle.all_completed", "whistle.closed"]
-    assert timeline_of(stack, whistle_id)[-1]["detail"]["evidence"]["before_photo"] == "photo://before/1"
+    closure = timeline_of(stack, whistle_id)[-1]
+    assert closure["detail"]["evidence"]["before_photo"] == "photo://before/1"
+    assert closure["detail"]["principal"] == {"kind": "street", "code": "daxigou",
+                                              "token_id": stack.issued(Kind.STREET, "daxigou").token_id}
+    assert closure["actor"] == "街道城管科 李明"                 # the free-text name stays beside it
 
 
 def test_closing_before_every_department_completed_is_refused_and_changes_nothing(stack, bus):
@@ -121,7 +128,7 @@ def test_closing_before_every_department_completed_is_refused_and_changes_nothin
     publish(bus, issued(whistle_id))
     wait_status(stack, whistle_id, "dispatched")
     before = whistle_of(stack, whistle_id)
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         with pytest.raises(RemoteError) as caught:
             rpc.whistle.close_whistle(close_request(whistle_id))
     assert caught.value.exc_type == "IllegalAction"
@@ -137,8 +144,14 @@ def test_closing_before_every_department_completed_is_refused_and_changes_nothin
 def test_only_the_whistles_own_street_closes_it_and_an_unknown_whistle_is_404(stack, bus):
     whistle_id = completed_whistle(stack, bus)
     other = http(stack, "POST", f"/{whistle_id}/closure", json=close_request(whistle_id, street="nanxiashu"))
-    assert other.status_code == 409
+    assert other.status_code == 409                   # a service naming the wrong street: the rules refuse
     assert "belongs to street daxigou, not nanxiashu" in other.json()["error"]
+    body = {k: v for k, v in close_request(whistle_id).items() if k != "street_code"}
+    foreign = http(stack, "POST", f"/{whistle_id}/closure", street="nanxiashu", json=body)
+    assert foreign.status_code == 403 and foreign.json()["errors"][0]["field"] == "street_code"
+    assert "belongs to street 'daxigou', not 'nanxiashu'" in foreign.json()["error"]
+    claimed = http(stack, "POST", f"/{whistle_id}/closure", street="nanxiashu", json=close_request(whistle_id))
+    assert claimed.status_code == 403 and claimed.json()["errors"][0]["field"] == "street_code"
     assert whistle_of(stack, whistle_id)["status"] == "all_completed"
     missing = http(stack, "POST", "/no-such-whistle/closure", json=close_request("no-such-whistle"))
     assert missing.status_code == 404
@@ -153,7 +166,7 @@ def test_only_the_whistles_own_street_closes_it_and_an_unknown_whistle_is_404(st
 def test_a_street_sends_the_work_back_and_a_late_event_of_round_one_changes_nothing(stack, bus):
     sent = bus.listen("events", "whistle.sent_back")
     whistle_id = completed_whistle(stack, bus)
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         answer = rpc.whistle.send_back({"whistle_id": whistle_id, "street_code": "daxigou", "by": "街道 李明",
                                         "reason": "现场仍有垃圾残留", "departments": ["chengguan"]})
     assert answer == {"whistle_id": whistle_id, "status": "sent_back", "round": 2}
@@ -187,7 +200,7 @@ def test_an_unsatisfied_follow_up_reopens_the_case(stack, bus):
     reopened = bus.listen("events", "whistle.reopened")
     recorded = bus.listen("events", "whistle.follow_up")
     whistle_id = completed_whistle(stack, bus)
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         early = pytest.raises(RemoteError, rpc.whistle.record_follow_up,
                               {"whistle_id": whistle_id, "rating": "unsatisfied", "recorded_by": "回访员"})
         assert "can be followed up only when it is closed" in str(early.value)
@@ -229,7 +242,7 @@ def test_a_second_report_close_by_joins_the_open_whistle(stack, bus):
     linked_events = bus.listen("events", "whistle.linked")
     outcomes = bus.listen("whistles", "outcome.nanxiashu.*")
     here = place_of_its_own()
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         first = rpc.whistle.raise_whistle(whistle_request(place=here))["whistle_id"]
     raised_events.get(predicate=lambda p: p["whistle_id"] == first)
 
@@ -251,7 +264,7 @@ def test_a_second_report_close_by_joins_the_open_whistle(stack, bus):
     assert "又一条上报并入：人和街口又有人倒垃圾" in joined[0]["summary"]
     assert joined[0]["detail"]["whistle_id"] == outcome["whistle_id"]
 
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         repeated = rpc.whistle.raise_whistle(second)
         far = rpc.whistle.raise_whistle(whistle_request(place=east(here, 150)))
         other_kind = rpc.whistle.raise_whistle(whistle_request(place=east(here, 10), category="noise"))
@@ -265,6 +278,6 @@ def test_a_closed_whistle_is_not_joined(stack, bus):
     whistle_id = completed_whistle(stack, bus)
     http(stack, "POST", f"/{whistle_id}/closure", json=close_request(whistle_id))
     here = whistle_of(stack, whistle_id)["place"]
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         again = rpc.whistle.raise_whistle(whistle_request(place=east(here, 5)))
     assert again["linked_to"] is None

@@ -6,8 +6,8 @@ import itertools
 import pytest
 import requests
 from nameko.exceptions import RemoteError
-from nameko.standalone.rpc import ClusterRpcProxy
 
+from services.common.auth.principals import Kind
 from tests.support.bus import dead_letters
 from tests.support.samples import whistle_request as sample
 from tests.support.waiting import wait_for
@@ -30,13 +30,15 @@ def whistle(stack):
 def test_rpc_raises_a_whistle_and_announces_it(stack, bus):
     raised = bus.listen("events", "whistle.raised")
     request = whistle_request()
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         answer = rpc.whistle.raise_whistle(request)
         stored = rpc.whistle.get_whistle(answer["whistle_id"])
     assert answer["repeated"] is False and answer["linked_to"] is None
     assert (stored["status"], stored["round"], stored["linked_to"]) == ("raised", 1, None)
     assert stored["street_code"] == "daxigou"
     assert [e["kind"] for e in stored["timeline"]] == ["whistle.raised"]
+    assert stored["timeline"][0]["detail"]["principal"] == {"kind": "service", "code": "whistle",
+                                                            "token_id": stack.issued().token_id}
     event, props, _ = raised.get(predicate=lambda p: p["whistle_id"] == answer["whistle_id"])
     assert event["request_id"] == request["request_id"]
     assert event["schema_version"] == 1 and event["occurred_at"].endswith("Z") and event["event_id"]
@@ -45,10 +47,11 @@ def test_rpc_raises_a_whistle_and_announces_it(stack, bus):
 
 def test_the_same_request_id_gives_the_same_whistle(stack):
     request = whistle_request()
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         first = rpc.whistle.raise_whistle(request)
         second = rpc.whistle.raise_whistle(request)
-    response = requests.post(f"{stack.url('whistle')}/api/v1/whistles", json=request, timeout=5)
+    response = requests.post(f"{stack.url('whistle')}/api/v1/whistles", json=request, timeout=5,
+                             headers=stack.bearer(Kind.STREET, "daxigou"))
     assert second == {"whistle_id": first["whistle_id"], "repeated": True, "linked_to": None}
     assert response.status_code == 200 and response.json()["whistle_id"] == first["whistle_id"]
 
@@ -56,7 +59,7 @@ def test_the_same_request_id_gives_the_same_whistle(stack):
 def test_rpc_rejects_an_invalid_whistle_naming_each_field(stack):
     bad = whistle_request(street_code="atlantis", category="dragons", urgency="whenever")
     del bad["reported_by"]
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         with pytest.raises(RemoteError) as caught:
             rpc.whistle.raise_whistle(bad)
         unknown = whistle_request(street_code="atlantis", category="dragons")
@@ -80,6 +83,9 @@ def test_a_street_raises_over_the_bus_and_hears_the_outcome(stack, bus):
     assert first["outcome"] == second["outcome"] == "raised"
     assert first["whistle_id"] == second["whistle_id"]
     assert {first["repeated"], second["repeated"]} == {False, True}
+    with stack.rpc() as rpc:
+        [line] = rpc.whistle.get_whistle(first["whistle_id"])["timeline"]
+    assert "principal" not in line["detail"]     # SENDER_CHECK is off: nobody vouched for the sender
 
 
 @pytest.mark.parametrize("body, content_type, reason", [
@@ -113,7 +119,7 @@ def test_an_invalid_bus_whistle_gets_a_rejected_outcome_and_changes_nothing(stac
     letter = wait_for(lambda: [h for h, b in dead_letters(bus) if request["request_id"].encode() in b],
                       what="the rejected whistle in the dead letters")[0]
     assert "description" in letter["x-dead-reason"]
-    with ClusterRpcProxy(stack.rpc_config()) as rpc:
+    with stack.rpc() as rpc:
         retried = rpc.whistle.raise_whistle(whistle_request(request_id=request["request_id"]))
     assert retried["repeated"] is False      # the rejected request left no whistle behind
 
@@ -129,13 +135,56 @@ def test_a_street_cannot_raise_on_another_streets_key(stack, bus):
 
 def test_http_errors_are_clear_json(stack):
     base = f"{stack.url('whistle')}/api/v1/whistles"
-    not_json = requests.post(base, data=b"{oops", headers={"content-type": "application/json"}, timeout=5)
-    wrong_type = requests.post(base, data=b"a=b", headers={"content-type": "text/plain"}, timeout=5)
-    invalid = requests.post(base, json=whistle_request(urgency="someday"), timeout=5)
-    too_big = requests.post(base, data=b"x" * 70000, headers={"content-type": "application/json"}, timeout=5)
-    missing = requests.get(f"{base}/nope", timeout=5)
+    token = stack.bearer()
+    as_json = {"content-type": "application/json", **token}
+    not_json = requests.post(base, data=b"{oops", headers=as_json, timeout=5)
+    wrong_type = requests.post(base, data=b"a=b", headers={"content-type": "text/plain", **token}, timeout=5)
+    invalid = requests.post(base, json=whistle_request(urgency="someday"), headers=token, timeout=5)
+    too_big = requests.post(base, data=b"x" * 70000, headers=as_json, timeout=5)
+    missing = requests.get(f"{base}/nope", headers=token, timeout=5)
     assert (not_json.status_code, wrong_type.status_code, invalid.status_code,
             too_big.status_code, missing.status_code) == (400, 415, 422, 413, 404)
     assert invalid.json()["errors"][0]["field"] == "urgency"
     for response in (not_json, wrong_type, invalid, too_big, missing):
         assert response.headers["content-type"] == "application/json" and response.json()["error"]
+
+
+def test_the_list_is_paged_newest_first_and_a_street_lists_only_its_own(stack):
+    with stack.rpc() as rpc:
+        ours = [rpc.whistle.raise_whistle(whistle_request(street_code="jinhaihu", grid_code=None))["whistle_id"]
+                for _ in range(3)]
+        theirs = rpc.whistle.raise_whistle(whistle_request(street_code="xinjiekou", grid_code=None))["whistle_id"]
+    base = f"{stack.url('whistle')}/api/v1/whistles"
+    street = stack.bearer(Kind.STREET, "jinhaihu")
+    first = requests.get(base, params={"limit": 2}, headers=street, timeout=5).json()
+    second = requests.get(base, params={"limit": 2, "cursor": first["next_cursor"]}, headers=street, timeout=5).json()
+    assert [w["id"] for w in first["whistles"] + second["whistles"]] == ours[::-1]     # its own, newest first
+    assert second["next_cursor"] is None
+    assert {w["street_code"] for w in first["whistles"] + second["whistles"]} == {"jinhaihu"}
+
+    foreign = requests.get(base, params={"street": "xinjiekou"}, headers=street, timeout=5)
+    assert foreign.status_code == 403 and foreign.json()["errors"][0]["field"] == "street_code"
+    district = requests.get(base, params={"street": "xinjiekou"}, headers=stack.bearer(Kind.DISTRICT), timeout=5)
+    assert [w["id"] for w in district.json()["whistles"]] == [theirs]
+    everyone = requests.get(base, params={"limit": 200}, headers=stack.bearer(Kind.DISTRICT), timeout=5).json()
+    assert {theirs, *ours} <= {w["id"] for w in everyone["whistles"]}
+    assert requests.get(base, headers=stack.bearer(Kind.DEPARTMENT), timeout=5).status_code == 403
+    assert requests.get(base, timeout=5).status_code == 401
+    for query, field_name in (({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"cursor": "!!"}, "cursor")):
+        refused = requests.get(base, params=query, headers=street, timeout=5)
+        assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == field_name, query
+
+
+def test_a_street_reads_only_its_own_whistles_and_timelines(stack):
+    with stack.rpc() as rpc:
+        whistle_id = rpc.whistle.raise_whistle(whistle_request())["whistle_id"]        # daxigou's
+    base = f"{stack.url('whistle')}/api/v1/whistles/{whistle_id}"
+    for path in ("", "/timeline"):
+        assert requests.get(base + path, headers=stack.bearer(Kind.STREET, "daxigou"), timeout=5).status_code == 200
+        other = requests.get(base + path, headers=stack.bearer(Kind.STREET, "nanxiashu"), timeout=5)
+        assert other.status_code == 403 and "belongs to street 'daxigou'" in other.json()["error"]
+        assert other.json()["error_zh"]
+    with stack.rpc(Kind.STREET, "nanxiashu") as rpc:
+        with pytest.raises(RemoteError) as caught:
+            rpc.whistle.get_whistle(whistle_id)
+    assert caught.value.exc_type == "Forbidden"

@@ -55,14 +55,14 @@ class DispatchDriver:
     def on_whistle_closed(self, event, now: datetime, consumer: str = ROUNDS) -> None:
         self._consume(now, consumer, event, handlers.on_whistle_closed)
 
-    def report(self, report, now: datetime):
-        return self._run(now, handlers.report, report)
+    def report(self, report, now: datetime, by=None):
+        return self._run(now, handlers.report, report, by)
 
-    def add_department(self, command, now: datetime) -> str:
-        return self._run(now, handlers.add_department, command)
+    def add_department(self, command, now: datetime, by=None) -> str:
+        return self._run(now, handlers.add_department, command, by)
 
-    def decide_arbitration(self, command, now: datetime) -> dict:
-        return self._run(now, handlers.decide_arbitration, command)
+    def decide_arbitration(self, command, now: datetime, by=None) -> dict:
+        return self._run(now, handlers.decide_arbitration, command, by)
 
     def sweep(self, now: datetime, limit: int = 500) -> int:
         return self._run(now, handlers.sweep, limit)

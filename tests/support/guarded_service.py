@@ -12,7 +12,7 @@ import os  # noqa: E402
 from nameko.rpc import RpcProxy, rpc  # noqa: E402
 from nameko.web.handlers import http  # noqa: E402
 
-from services.common.authweb import AUTH_ERRORS  # noqa: E402
+from services.common.errors import AUTH_ERRORS  # noqa: E402
 from services.common.guard import Auth, guarded, guarded_rpc  # noqa: E402
 from services.common.web import json_api, json_response  # noqa: E402
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,10 +16,17 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from services.common.auth.keystore import AuthFiles
+from services.common.auth.principals import Kind
+from services.common.auth.tokens import Issued, issue
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+# whom a test acts as when it names only the kind of principal
+DEFAULT_CODES = {Kind.STREET: "daxigou", Kind.DEPARTMENT: "chengguan", Kind.DISTRICT: "zhangwei",
+                 Kind.ASSESSMENT: "kaohe", Kind.OPERATOR: "duty", Kind.SERVICE: "whistle",
+                 Kind.HOTLINE: "beijing12345", Kind.FOLLOW_UP: "huifang", Kind.OPEN311: "fixmystreet"}
 
 
 def free_port() -> int:
@@ -101,7 +109,13 @@ class ServiceProcess:
 
 @dataclass
 class Stack:
-    """A namespace on the real broker, databases, and the service processes started in it."""
+    """A namespace on the real broker, databases, and the service processes started in it.
+
+    The services verify bearer tokens against the stack's own key directory (CHUISHAO_AUTH_DIR in its
+    tmp, one signing key made with the stack); `token()` issues one for any principal, `bearer()` is
+    the HTTP header, `rpc()` a ClusterRpcProxy that sends it in the context data. A test that names
+    no principal acts as a service (`service:whistle`), which the rule table lets do everything but
+    the operators' dead letters."""
 
     tmp: Path
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
@@ -113,12 +127,40 @@ class Stack:
         self.amqp_uri = amqp_uri()
         self.database_url = database_template(self.run_id, self.tmp)
         self.ports = {s: free_port() for s in ("whistle", "dispatch", "roster", "metrics")}
+        self.auth = AuthFiles(self.tmp / "auth")
+        self.signing_key = self.auth.rotate(datetime.now(timezone.utc))
+        self.tokens: dict[tuple[Kind, str], Issued] = {}
+
+    # ------------------------------------------------------------------ principals
+    def issued(self, kind: Kind = Kind.SERVICE, code: str | None = None) -> Issued:
+        """The stack's token for a principal (one per principal, issued on first use, valid 12 h)."""
+        principal = (kind, code or DEFAULT_CODES[kind])
+        if principal not in self.tokens:
+            issued = issue(kind, principal[1], self.signing_key, datetime.now(timezone.utc), timedelta(hours=12))
+            self.auth.record(issued, "tests")
+            self.tokens[principal] = issued
+        return self.tokens[principal]
+
+    def token(self, kind: Kind = Kind.SERVICE, code: str | None = None) -> str:
+        return self.issued(kind, code).token
+
+    def bearer(self, kind: Kind = Kind.SERVICE, code: str | None = None) -> dict:
+        """The Authorization header of a principal's token, for requests."""
+        return {"Authorization": f"Bearer {self.token(kind, code)}"}
+
+    def rpc(self, kind: Kind = Kind.SERVICE, code: str | None = None):
+        """A ClusterRpcProxy calling as a principal (its token in nameko's context data)."""
+        from nameko.standalone.rpc import ClusterRpcProxy
+
+        from services.common.guard import rpc_context
+        return ClusterRpcProxy(self.rpc_config(), context_data=rpc_context(self.token(kind, code)))
 
     def env(self) -> dict:
         env = dict(os.environ)
         env.update({"AMQP_URI": self.amqp_uri, "BUS_NAMESPACE": self.namespace,
                     "DATABASE_URL": self.database_url, "PYTHONUNBUFFERED": "1",
-                    "OUTBOX_SWEEP_SECONDS": "0.5", "MAX_DELIVERY_ATTEMPTS": "3"})
+                    "OUTBOX_SWEEP_SECONDS": "0.5", "MAX_DELIVERY_ATTEMPTS": "3",
+                    "CHUISHAO_AUTH_DIR": str(self.auth.root)})
         for service, port in self.ports.items():
             env[f"{service.upper()}_WEB_ADDRESS"] = f"127.0.0.1:{port}"
         env.update(self.extra_env)

@@ -1,9 +1,9 @@
-"""The access-control README shows the rule table the code enforces."""
+"""The README's "Who may do what" shows the rule table the code enforces."""
 from pathlib import Path
 
 from services.common.auth.rules import markdown_table
 
-README = Path(__file__).resolve().parents[2] / "services" / "common" / "auth" / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_the_readme_carries_the_rule_table_as_enforced():

@@ -21,7 +21,8 @@ from services.common.auth.principals import Kind
 from services.common.auth.ratelimit import Rate
 from services.common.auth.routes import ALLOWED, Route, breaches, matrix, routes_of, unruled
 from services.common.auth.tokens import issue
-from services.common.authweb import AUTH_ERRORS, AuthError, Gate, request_page
+from services.common.authweb import Gate, request_page
+from services.common.errors import AUTH_ERRORS, AccessRefused, http_status
 from services.common.guard import Auth, AuthContext, guarded, guarded_rpc, rpc_context
 from services.common.web import HttpError, OpsEndpoints, json_api
 
@@ -147,8 +148,8 @@ def call_rpc(world, method, *args, token=None):
     try:
         getattr(service, method)(*args)
         return 200
-    except AuthError as exc:
-        return exc.status
+    except AccessRefused as exc:
+        return http_status(exc)
 
 
 # ---------------------------------------------------------------- authentication
@@ -309,3 +310,27 @@ def test_a_breach_is_reported():
     cases = matrix([route])
     assert breaches(cases, lambda case: 200) == [f"{c.id}: expected {c.expected}, got 200"
                                                  for c in cases if c.expected != ALLOWED]
+
+
+def test_json_api_answers_the_error_tables_access_refusals_with_their_headers():
+    from services.common.errors import Forbidden, TooManyRequests, Unauthenticated
+
+    class Endpoint:
+        @json_api
+        def handle(self, request, exc):
+            raise exc
+
+    request = Request(EnvironBuilder(path="/x").get_environ())
+    for exc, status, headers in (
+            (Unauthenticated("missing bearer token", "缺少令牌"), 401, {"WWW-Authenticate": 'Bearer realm="chuishao"'}),
+            (Unauthenticated("token expired", "令牌已过期", token_given=True), 401,
+             {"WWW-Authenticate": 'Bearer realm="chuishao", error="invalid_token"'}),
+            (TooManyRequests("too many writes", "写入过于频繁", retry_after=2.2), 429, {"Retry-After": "3"}),
+            (Forbidden.one("street_code", "another street's"), 403, {})):
+        response = Endpoint().handle(request, exc)
+        body = json.loads(response.get_data())
+        assert response.status_code == status and body["error"] == exc.reason and "error_zh" in body
+        assert {k: response.headers[k] for k in headers} == headers
+        assert ("WWW-Authenticate" in response.headers) == (status == 401)
+    assert json.loads(Endpoint().handle(request, Forbidden.one("street_code", "x")).get_data())["errors"] == [
+        {"field": "street_code", "message": "x"}]

@@ -206,3 +206,16 @@ def test_the_cli_issues_for_every_kind_and_names_bad_input(cli, tmp_path):
                         (("--district", "--as", "Bad Name"), "code")):
         result = cli("issue", *args)
         assert result.exit_code == 2 and named in result.output, (args, result.output)
+
+
+def test_keys_init_makes_the_first_key_once_and_never_one_beside_a_services_public_copy(cli, tmp_path):
+    first = cli("keys", "init")
+    assert first.exit_code == 0 and "created signing key" in first.stderr
+    again = cli("keys", "init")
+    assert again.exit_code == 0 and "nothing to do" in again.stderr
+    assert len(json.loads((tmp_path / "jwks.json").read_text())["keys"]) == 1
+    for secret in (tmp_path / "private").iterdir():            # a service's copy: the public keys alone
+        secret.unlink()
+    public = cli("keys", "init")
+    assert public.exit_code == 0 and "public keys only" in public.stderr
+    assert not any((tmp_path / "private").iterdir())

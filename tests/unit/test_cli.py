@@ -130,3 +130,20 @@ def test_service_addresses_follow_the_services_settings():
         "https://w.example"
     assert service_url("dispatch", {"DISPATCH_WEB_ADDRESS": "10.0.0.5:8101"}) == "http://10.0.0.5:8101"
     assert service_url("dispatch", {}) == "http://127.0.0.1:8001"
+
+
+def test_a_paged_list_is_read_whole_following_its_cursors(monkeypatch):
+    from services.cli.api import Api
+    pages = {None: {"overdue": [1, 2], "next_cursor": "c1"}, "c1": {"overdue": [3], "next_cursor": "c2"},
+             "c2": {"overdue": [], "next_cursor": None}}
+    asked = []
+
+    def get(self, path, params=None):
+        asked.append(dict(params))
+        return pages[params.get("cursor")]
+
+    monkeypatch.setattr(Api, "get", get)
+    api = Api("dispatch", CLOSED, Text("en"))
+    assert api.get_every("/api/v1/overdue", "overdue") == {"overdue": [1, 2, 3], "next_cursor": None}
+    assert [a.get("cursor") for a in asked] == [None, "c1", "c2"] and all(a["limit"] == 200 for a in asked)
+    assert api.get_every("/api/v1/overdue", "overdue", max_pages=1) == {"overdue": [1, 2], "next_cursor": "c1"}

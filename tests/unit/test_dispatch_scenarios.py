@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from services.common import db
 from services.common.db import create_schema
-from services.common.events import (AddDepartment, AllCheckedIn, AllCompleted, ArbitrationDecided,
+from services.common.events import (Actor, AddDepartment, AllCheckedIn, AllCompleted, ArbitrationDecided,
                                     ArbitrationOpened, ArbitrationOverdue, Arrive, CalloutArrived, CalloutCheckedIn,
                                     CalloutCompleted, CalloutEscalated, CalloutIssued, CalloutReturned, CalloutsIssued,
                                     CheckIn,
@@ -736,3 +736,40 @@ def test_an_arbitration_not_decided_in_time_goes_to_the_city_once(world):
     d.sweep(opened.decide_by + HOUR)
     [overdue] = world.events(ArbitrationOverdue, after=mark)
     assert (overdue.arbitration_id, overdue.chased_by) == (opened.arbitration_id, "city")
+
+
+# --- who acted ------------------------------------------------------------------------------------
+
+DESK = Actor(kind="department", code="chengguan", token_id="t-desk")
+STAFF = Actor(kind="district", code="zhangwei", token_id="t-staff")
+
+
+def test_the_events_of_a_report_name_the_principal_that_made_it(world):
+    d = world.dispatcher
+    d.on_whistle_raised(raised(), T0, WHISTLES)
+    row = world.callout("w-1", "chengguan")
+    mark = world.mark()
+    d.report(checkin(row), T0 + MINUTE, by=DESK)
+    d.report(arrive(row), T0 + 2 * MINUTE)                             # nobody vouched for this one
+    checked, arrived = world.events(CalloutCheckedIn, CalloutArrived, after=mark)
+    assert checked.by == DESK and checked.officer == "王建国"          # the free-text name stays
+    assert arrived.by is None
+    d.sweep(T0 + 3 * HOUR)
+    assert all(e.by is None for e in world.events(CalloutEscalated))    # the deadline sweep is nobody
+
+
+def test_added_departments_and_decisions_name_the_district_staff_who_made_them(world):
+    d = world.dispatcher
+    d.on_whistle_raised(raised(), T0, WHISTLES)
+    mark = world.mark()
+    d.add_department(add("gongan"), T0 + MINUTE, by=STAFF)
+    [added] = world.events(CalloutsIssued, after=mark)
+    assert added.by == STAFF and added.reason == "added"
+    d.report(give_back(world.callout("w-1", "chengguan")), T0 + 2 * MINUTE, by=DESK)
+    [opened] = world.events(ArbitrationOpened)
+    mark = world.mark()
+    d.decide_arbitration(decide(opened.arbitration_id, department="zhujian"), T0 + HOUR, by=STAFF)
+    issued, decided = world.events(CalloutsIssued, ArbitrationDecided, after=mark)
+    assert issued.by == STAFF and decided.by == STAFF and decided.decided_by == "区城管委 赵处长"
+    [first] = [e for e in world.events(CalloutsIssued) if e.reason == "matrix"]
+    assert first.by is None                                             # the matrix called those

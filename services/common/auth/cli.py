@@ -7,7 +7,7 @@
     python -m services.common.auth issue --hotline [--as beijing12345] | --follow-up | --open311 --as fixmystreet
     python -m services.common.auth revoke TOKEN_ID
     python -m services.common.auth list [--all]
-    python -m services.common.auth keys rotate | keys list | keys retire KID
+    python -m services.common.auth keys init | keys rotate | keys list | keys retire KID
 
 The token goes to standard output alone (T=$(python -m services.common.auth issue ...)); what it is
 goes to standard error. Files: $CHUISHAO_AUTH_DIR (default var/auth), see keystore.py."""
@@ -134,6 +134,22 @@ def list_tokens(all_: bool = typer.Option(False, "--all", help="include expired 
         typer.echo(f"{entry['token_id']}  {status:7}  {who:24}  "
                    f"expires {entry['expires_at']}  key {entry['kid']}  {entry.get('holder') or ''}".rstrip())
     say(f"{shown} token(s)" + ("" if all_ else " active (--all for the others)"))
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """The first signing key, if this directory has no key at all (`make run` calls this); else nothing."""
+    store = files()
+    key = store.signing_key()
+    if key is not None:
+        say(f"signing with {key.kid} ({store.private}): nothing to do")
+        return
+    if store.keys():
+        say(f"{store.jwks} holds public keys only (a service's copy): issue tokens where the private keys are")
+        return
+    key = store.rotate(now())
+    say(f"created signing key {key.kid} in {store.private} (public half in {store.jwks}); "
+        "issue a token: make token ARGS='issue --street daxigou'")
 
 
 @keys_app.command("rotate")
