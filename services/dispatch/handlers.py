@@ -180,6 +180,9 @@ def _decide_department(uow: UnitOfWork, rules: Rules, case: Case, command: Decid
     if not command.department_code or command.department_code not in rules.names:
         raise IllegalStep("department_code", "a returned call-out is decided by naming a known department")
     current = _current(uow.conn, case)
+    if any(c.department_code == command.department_code and c.status != "returned" for c in current):
+        raise IllegalStep("department_code", f"{command.department_code} is already called on this whistle; "
+                          "name the department that should take the returned work")
     everyone = tuple(dict.fromkeys((*(c.department_code for c in current), command.department_code)))
     leads = [c for c in current if c.role == "lead" and c.status != "returned"]
     _issue(uow, rules, case, (command.department_code,), "arbitrated", everyone,

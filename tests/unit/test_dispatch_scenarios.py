@@ -362,6 +362,18 @@ def test_arbitration_may_hand_the_work_back_to_the_department_that_returned_it(w
     assert (issued.department_code, issued.reason) == ("chengguan", "arbitrated")
 
 
+def test_an_arbitration_naming_a_department_already_at_work_is_refused_not_a_fault(world):
+    d = world.dispatcher
+    d.on_whistle_raised(raised(), T0, WHISTLES)
+    d.report(give_back(world.callout("w-1", "chengguan")), T0 + 10 * MINUTE)
+    [opened] = world.events(ArbitrationOpened)
+    mark = world.mark()
+    with pytest.raises(IllegalStep, match="shengtai is already called") as refused:
+        d.decide_arbitration(decide(opened.arbitration_id, department="shengtai"), T0 + HOUR)
+    assert refused.value.errors[0].field == "department_code"
+    assert world.mark() == mark and d.open_arbitrations()[0]["arbitration_id"] == opened.arbitration_id
+
+
 def test_adding_a_department_that_returned_is_answered_clearly(world):
     d = world.dispatcher
     d.on_whistle_raised(raised(category="illegal_parking"), T0, WHISTLES)
