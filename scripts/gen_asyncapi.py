@@ -86,7 +86,8 @@ def http_models() -> tuple[type, ...]:
     """The contract models the HTTP APIs take or return."""
     return tuple(getattr(events, name) for name in (
         "RaiseWhistle", "CheckIn", "Arrive", "Complete", "Return", "CloseWhistle", "SendBack", "FollowUp",
-        "AddDepartment", "DecideArbitration", "ReportOutcome", "CheckInOutcome") if hasattr(events, name))
+        "AddDepartment", "DecideArbitration", "RecordDecision", "ReportOutcome", "CheckInOutcome")
+        if hasattr(events, name))
 
 
 def route_template(model: type) -> events.Route:

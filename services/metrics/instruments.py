@@ -71,7 +71,7 @@ CLOSURE_LATENCY = Histogram(
 
 # -- counters --------------------------------------------------------------------------------------
 WHISTLES_RAISED = Counter("chuishao_whistles_raised_total", "Whistles raised by streets",
-                          ["street", "urgency"])
+                          ["street", "source", "category", "urgency"])
 CALLOUTS_ISSUED = Counter("chuishao_callouts_issued_total", "Call-outs issued to departments",
                           ["department", "urgency"])
 CHECKINS = Counter("chuishao_checkins_total", "Check-ins, by whether they met the check-in deadline",
