@@ -13,6 +13,7 @@ from services.common.errors import REFUSALS
 from services.common.events import (CHECKINS, EVENTS, REPORTS, AddDepartment, ContractError,
                                     DecideArbitration, DepartmentReport, FieldError, ReportOutcome, WhistleClosed,
                                     WhistleRaised, WhistleReopened, WhistleSentBack, parse)
+from services.common.outbox_age import OutboxAgeProbe
 from services.common.periodic import every
 from services.common.reference import load_reference
 from services.common.uow import Store
@@ -83,7 +84,7 @@ def report_consumer(action: str):
                    outcome=rejected_report(action), verify=verify_department, sender="dept")
 
 
-class DispatchService(OpsEndpoints):
+class DispatchService(OutboxAgeProbe, OpsEndpoints):
     name = "dispatch"
     store = Store(platform)
     rules = RulesProvider()

@@ -48,10 +48,10 @@ def decision_of(r) -> Decision:
 
 def load(conn: Connection, period: Period, as_of: datetime) -> PeriodFacts:
     """Every fact that can touch `period` as known at `as_of`, and every decision about one of them."""
-    since, until = period.start - LOOKBACK, min(period.end, as_of)
+    since = period.start - LOOKBACK
     c, w, f = callout_facts.c, whistle_facts.c, follow_up_facts.c
-    follow_ups = conn.execute(select(follow_up_facts).where(f.recorded_at >= period.start,
-                                                            f.recorded_at < until)).all()
+    follow_ups = conn.execute(select(follow_up_facts).where(f.recorded_at >= period.start, f.recorded_at < period.end,
+                                                            f.recorded_at <= as_of)).all()
     # a follow-up counts for the departments of its case however long ago it was called out
     followed = {r.whistle_id for r in follow_ups}
     callouts = conn.execute(select(callout_facts).where(

@@ -54,12 +54,20 @@ class AssessmentContext(DependencyProvider):
         return self.context
 
 
+class SettingsProvider(DependencyProvider):
+    """The settings the service was started with (services/common/settings.py)."""
+
+    def get_dependency(self, worker_ctx):
+        return self.container.config["SETTINGS"]
+
+
 class MetricsService(OutboxAgeProbe, AssessmentEndpoints, OpsEndpoints):
     name = "metrics"
     store = Store(platform, relay=False)
     replay = ReplayOnStart()
     auth = Auth()
     context = AssessmentContext()
+    settings = SettingsProvider()
 
     @consume("metrics.events", [(EVENTS, e.event_type) for e in CONSUMED_EVENTS], CONSUMED_EVENTS, batch=True)
     def on_events(self, uow, events):
@@ -68,8 +76,7 @@ class MetricsService(OutboxAgeProbe, AssessmentEndpoints, OpsEndpoints):
     @every("deadline_sweep_seconds")
     def sweep(self):
         """Missed deadlines nobody reported (counted once they passed), then the gauges."""
-        settings = self.container.config["SETTINGS"]
-        grace = timedelta(seconds=settings.deadline_grace_seconds)
+        grace = timedelta(seconds=self.settings.deadline_grace_seconds)
         while True:
             with self.store.unit_of_work() as uow:
                 settled = handlers.sweep_deadlines(uow, grace, handlers.WATERMARK.at)
@@ -82,11 +89,10 @@ class MetricsService(OutboxAgeProbe, AssessmentEndpoints, OpsEndpoints):
     @every("queue_probe_seconds")
     def probe_queues(self):
         """Consumers on every department's call-out queue, and the dead letters waiting."""
-        settings = self.container.config["SETTINGS"]
-        conn = connect(settings)
+        conn = connect(self.settings)
         try:
-            consumers = department_consumers(conn.channel, settings, load_reference().department_codes)
-            export(consumers, probe(conn.channel, settings.name(DEADLETTERS)))
+            consumers = department_consumers(conn.channel, self.settings, load_reference().department_codes)
+            export(consumers, probe(conn.channel, self.settings.name(DEADLETTERS)))
         finally:
             discard(conn)
 

@@ -11,6 +11,7 @@ from services.common.i18n import accept_language, choose_language
 from services.common.events import (DISPATCH_PROGRESS, EVENTS, WHISTLES, CloseWhistle,
                                     ContractError, FieldError, FollowUp, RaiseWhistle, SendBack, TeamAssembled,
                                     WhistleOutcome, parse)
+from services.common.outbox_age import OutboxAgeProbe
 from services.common.reference import load_reference
 from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api, read_json
@@ -57,7 +58,7 @@ class JsonObject:
         return payload
 
 
-class WhistleService(OpsEndpoints):
+class WhistleService(OutboxAgeProbe, OpsEndpoints):
     name = "whistle"
     store = Store(platform)
     reference = load_reference()
