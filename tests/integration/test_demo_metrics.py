@@ -29,7 +29,7 @@ from services.metrics.assessment.export import as_dict
 from services.metrics.assessment.from_events import facts_from_events
 from tests.support.dashboards import every_panel_query, problems
 from tests.support.processes import ROOT
-from tests.support.prometheus import Prometheus, prometheus_bin_dir
+from tests.support.prometheus import Prometheus, prometheus_bin_dir, promtool
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -131,6 +131,15 @@ def test_every_panel_query_returns_data(demo):
         wait_for(all_answer, timeout=150, interval=2, what="every panel query to return data")
     except AssertionError:
         pytest.fail("panel queries without data after the demo:\n" + "\n".join(left))
+
+
+def test_every_service_s_exposition_passes_promtool_check_metrics(demo):
+    for service in ("whistle", "dispatch", "roster", "metrics"):
+        text = requests.get(f"{demo['stack'].url(service)}/metrics", timeout=10).text
+        assert "chuishao_" in text
+        checked = promtool("check", "metrics", stdin=text)
+        assert checked.returncode == 0 and not (checked.stdout + checked.stderr).strip(), (
+            service, checked.stdout + checked.stderr)
 
 
 def test_the_assessment_served_is_the_independent_fold_of_the_raw_events(demo):
@@ -259,6 +268,17 @@ def test_every_instrument_is_the_same_after_a_restart(demo):
     wait_for(settled, timeout=60, interval=3, what="the metrics to settle")
     before = snapshots[-1]
     assert len({name for name, _ in before}) >= 20
+    # the SLI agrees with the assessment: every call-out's check-in decided once, misses included
+    period = Period.containing(demo["started"])
+    if period == Period.containing(datetime.now(timezone.utc)):
+        context = Context.from_reference(demo["reference"], load_rules(), chinese_workdays())
+        response = assess(facts_from_events(drained(demo)), period, datetime.now(timezone.utc), context).district.response
+        outcomes = {outcome: sum(v for (name, labels), v in before.items()
+                                 if name == "chuishao_deadline_outcomes_total"
+                                 and ("step", "check_in") in labels and ("outcome", outcome) in labels)
+                    for outcome in ("met", "missed")}
+        assert (outcomes["met"], outcomes["met"] + outcomes["missed"]) == (response.numerator, response.denominator)
+        assert outcomes["missed"] > 0
     stack.processes["metrics"].stop()
     stack.start("metrics")
     after = domain_samples(requests.get(url, timeout=10).text)
