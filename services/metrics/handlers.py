@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Iterable, Optional
 
 from prometheus_client import Histogram
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, bindparam, func, insert, or_, select
 from sqlalchemy.engine import Connection
 
 from services.common.events import Event
@@ -64,30 +64,33 @@ def observe(observations: Iterable[rm.Observation]) -> None:
 
 # ---------------------------------------------------------------- recording events
 
-def _rows(conn: Connection, table, condition, lock: bool = False) -> list[dict]:
-    statement = select(table).where(condition)
-    if lock:
-        statement = statement.with_for_update()
-    return [dict(r._mapping) for r in conn.execute(statement)]
+def _ids(name: str):
+    return bindparam(name, expanding=True)
+
+
+# built once: the rows a batch touches, by key (call-outs also by whistle and by arbitration)
+_c = callout_facts.c
+_LOAD_CALLOUTS = (select(callout_facts).where(or_(_c.callout_id.in_(_ids("callouts")),
+                                                  _c.whistle_id.in_(_ids("whistles")),
+                                                  _c.return_arbitration_id.in_(_ids("arbitrations"))))
+                  .with_for_update())
+_LOAD = {name: select(table).where(table.c[rm.KEYS[name]].in_(_ids("ids")))
+         for name, table in TABLES.items() if name != "callout_facts"}
 
 
 def load(conn: Connection, needs: rm.Needs) -> rm.State:
     """The stored rows a batch touches; call-outs are locked (PostgreSQL) so the sweep cannot decide
     one of their steps between this read and the batch's write."""
-    c = callout_facts.c
     rows: dict[str, list[dict]] = {}
-    wanted = [cond for cond, ids in ((c.callout_id.in_(needs.callouts), needs.callouts),
-                                     (c.whistle_id.in_(needs.callouts_of_whistles), needs.callouts_of_whistles),
-                                     (c.return_arbitration_id.in_(needs.callouts_of_arbitrations),
-                                      needs.callouts_of_arbitrations)) if ids]
-    if wanted:
-        rows["callout_facts"] = _rows(conn, callout_facts, or_(*wanted), lock=True)
+    if needs.callouts or needs.callouts_of_whistles or needs.callouts_of_arbitrations:
+        rows["callout_facts"] = [dict(r._mapping) for r in conn.execute(_LOAD_CALLOUTS, {
+            "callouts": list(needs.callouts), "whistles": list(needs.callouts_of_whistles),
+            "arbitrations": list(needs.callouts_of_arbitrations)})]
     for name, ids in (("whistle_facts", needs.whistles), ("whistle_history", needs.history),
                       ("escalation_facts", needs.escalations), ("follow_up_facts", needs.follow_ups),
                       ("arbitration_facts", needs.arbitrations), ("team_facts", needs.teams)):
         if ids:
-            table = TABLES[name]
-            rows[name] = _rows(conn, table, table.c[rm.KEYS[name]].in_(ids))
+            rows[name] = [dict(r._mapping) for r in conn.execute(_LOAD[name], {"ids": list(ids)})]
     return rm.State(rows)
 
 

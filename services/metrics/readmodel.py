@@ -35,6 +35,7 @@ from services.common.events import (AllCheckedIn, ArbitrationDecided, Arbitratio
                                     TeamAssembled, WhistleClosed, WhistleLinked, WhistleRaised, WhistleReopened)
 
 MET, MISSED, VOID = "met", "missed", "void"
+UNKNOWN = "unknown"          # an arbitration's reason until an event that carries it arrives
 KEYS = {"callout_facts": "callout_id", "whistle_facts": "whistle_id", "whistle_history": "event_id",
         "escalation_facts": "escalation_id", "follow_up_facts": "follow_up_id",
         "arbitration_facts": "arbitration_id", "team_facts": "team_id"}
@@ -404,13 +405,15 @@ def _arbitration(state: State, e: Event) -> None:
     if row is None:
         row = state.add("arbitration_facts", {
             "arbitration_id": e.arbitration_id, "whistle_id": e.whistle_id, "street_code": e.street_code,
-            "category": None, "reason": getattr(e, "reason", "unknown"), "opened_at": None,
+            "category": None, "reason": getattr(e, "reason", UNKNOWN), "opened_at": None,
             "decide_by": getattr(e, "decide_by", None), "decided_at": None, "decided_by": None,
             "decided_department": None, "decided_grid": None, "overdue_at": None})
     if isinstance(e, ArbitrationOpened) and row["opened_at"] is None:
         row.update(category=e.category, reason=e.reason, opened_at=e.occurred_at, decide_by=e.decide_by)
     elif isinstance(e, ArbitrationOverdue) and row["overdue_at"] is None:
-        row.update(overdue_at=e.escalated_at, decide_by=row["decide_by"] or e.decide_by)
+        # the reason labels what an overdue row contributes: known from here on, never changed after
+        row.update(overdue_at=e.escalated_at, decide_by=row["decide_by"] or e.decide_by,
+                   reason=e.reason if row["reason"] == UNKNOWN else row["reason"])
     elif isinstance(e, ArbitrationDecided) and row["decided_at"] is None:
         row.update(decided_at=e.decided_at, decided_by=e.decided_by, decided_department=e.department_code,
                    decided_grid=e.grid_code)

@@ -17,7 +17,6 @@ from services.common.guard import Auth
 from services.common.outbox_age import OutboxAgeProbe
 from services.common.periodic import every
 from services.common.queue_probe import department_consumers, export, probe
-from services.common.reference import load_reference
 from services.common.uow import Store
 from services.common.web import OpsEndpoints
 from services.metrics import handlers
@@ -91,7 +90,7 @@ class MetricsService(OutboxAgeProbe, AssessmentEndpoints, OpsEndpoints):
         """Consumers on every department's call-out queue, and the dead letters waiting."""
         conn = connect(self.settings)
         try:
-            consumers = department_consumers(conn.channel, self.settings, load_reference().department_codes)
+            consumers = department_consumers(conn.channel, self.settings, self.context.directory.departments)
             export(consumers, probe(conn.channel, self.settings.name(DEADLETTERS)))
         finally:
             discard(conn)

@@ -15,12 +15,15 @@ import pika
 import pytest
 import requests
 import yaml
+from nameko.exceptions import RemoteError
+from nameko.standalone.rpc import ClusterRpcProxy
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.auth.keystore import AuthFiles
 from services.common.auth.principals import Kind
 from services.common.auth.tokens import issue
 from services.common.events import CalloutsIssued, ContractError, WhistleRaised, decode_event
+from services.common.guard import rpc_context
 from services.common.reference import DEFAULT_PATH, parse_reference
 from services.common.workdays import chinese_workdays
 from services.demo.drill import drill
@@ -189,6 +192,19 @@ def test_the_assessment_served_is_the_independent_fold_of_the_raw_events(demo):
     assert csv.headers["Content-Type"].startswith("text/csv") and csv.text.startswith("kind,rank,code")
     html = requests.get(url, params={"format": "html", "lang": "en"}, headers=bearer(demo, Kind.ASSESSMENT), timeout=60)
     assert html.status_code == 200 and "<svg" in html.text and "Horse flag" in html.text
+
+
+def test_the_assessment_over_rpc_is_the_one_over_http(demo):
+    stack, period = demo["stack"], Period.containing(demo["started"])
+    as_of = datetime.now(timezone.utc).isoformat()
+    served = requests.get(f"{stack.url('metrics')}/api/v1/assessment/{period.label}", params={"as_of": as_of},
+                          headers=bearer(demo), timeout=30).json()
+    with ClusterRpcProxy(stack.rpc_config(), context_data=rpc_context(demo["tokens"][Kind.ASSESSMENT])) as rpc:
+        assert rpc.metrics.assessment(period.label, as_of) == served
+    with ClusterRpcProxy(stack.rpc_config(), context_data=rpc_context(demo["tokens"][Kind.STREET])) as rpc:
+        with pytest.raises(RemoteError) as refused:
+            rpc.metrics.assessment(period.label)
+    assert refused.value.exc_type == "Forbidden"
 
 
 def test_the_assessment_refuses_bad_input_and_strangers(demo):

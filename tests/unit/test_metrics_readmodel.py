@@ -270,6 +270,17 @@ def a_district_s_events(n: int) -> list:
         events += [arrived(i, timedelta(minutes=25 + k % 10)), completed(i, timedelta(hours=3))]
         if k % 3 == 0:
             events.append(closed(wid, at + timedelta(hours=4)))
+        if k % 2 == 0:                  # opened, found overdue, decided late: in whatever order they come
+            aid, due = f"a{k}", at + timedelta(hours=2)
+            events += [ArbitrationOpened(arbitration_id=aid, whistle_id=wid, street_code="daxigou",
+                                         category="garbage_dumping", reason="unowned_place", candidates=(),
+                                         decide_by=due, occurred_at=at),
+                       ArbitrationOverdue(arbitration_id=aid, whistle_id=wid, street_code="daxigou",
+                                          reason="unowned_place", decide_by=due, chased_by="city",
+                                          chased_by_name_zh="市督查室", escalated_at=due),
+                       ArbitrationDecided(arbitration_id=aid, whistle_id=wid, street_code="daxigou",
+                                          decided_by="区城管委", grid_code="daxigou-c1-g1", department_code=None,
+                                          decided_at=due + timedelta(minutes=k))]
     return events
 
 
