@@ -17,7 +17,7 @@ LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, p
                 hypothesis, schemathesis, yaml, jwt, cryptography, typer, dateutil, icalendar, jinja2, \
                 babel, click, rich, requests, playwright
 
-.PHONY: help venv broker prometheus chromium db migration provision token run test unit bench chaos dlq catalogs lock clean
+.PHONY: help venv broker prometheus chromium db migration provision token run demo test unit bench chaos dlq catalogs lock clean
 
 help:
 	@echo "make venv    create .venv and install the project with requirements.lock as constraints"
@@ -29,6 +29,7 @@ help:
 	@echo "make prometheus  make sure prometheus and promtool are installed (the tests run them)"
 	@echo "make chromium  make sure Chromium is installed (the browser tests drive it with Playwright)"
 	@echo "make run     start all four services under honcho (Ctrl-C stops them all)"
+	@echo "make demo    a demo load against the running services (ARGS='run --whistles 200', ARGS=drill)"
 	@echo "make test    whole suite on SQLite, and on PostgreSQL alongside when one is reachable"
 	@echo "make unit    unit tests only (no broker, no database server)"
 	@echo "make bench   run the benchmark (python -m bench)"
@@ -84,6 +85,9 @@ run: venv broker db
 	mkdir -p var
 	$(VPY) -m services.common.auth keys init
 	exec $(VENV)/bin/honcho -f deploy/Procfile start
+
+demo: venv
+	$(VPY) -m services.demo $(or $(ARGS),run)
 
 test: venv broker prometheus chromium
 	REQUIRE_PROMETHEUS=1 REQUIRE_CHROMIUM=1 PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test.sh

@@ -93,7 +93,7 @@ def http_models() -> tuple[type, ...]:
     """The contract models the HTTP APIs take or return."""
     return tuple(getattr(events, name) for name in (
         "RaiseWhistle", "CheckIn", "Arrive", "Complete", "Return", "CloseWhistle", "SendBack", "FollowUp",
-        "AddDepartment", "DecideArbitration", "ReportOutcome", "CheckInOutcome",
+        "AddDepartment", "DecideArbitration", "RecordDecision", "ReportOutcome", "CheckInOutcome",
         "OpenGridEvent", "AcceptGridEvent", "HandleGridEvent", "CloseGridEvent", "PassUpGridEvent",
         "VerifyGridEvent", "WhistleGridEvent", "HotlineTicket", "TicketReceipt") if hasattr(events, name))
 

@@ -218,8 +218,10 @@ def bus_health() -> Dashboard:
             .with_panel(series("发布与失败 · Published and failed", "events relayed per second, and failures",
                                query("sum by (service) (rate(chuishao_outbox_published_total[$__rate_interval]))",
                                      "{{service}}"),
+                               # no failure yet is 0 per service, not "no data"
                                query("sum by (service, reason) "
-                                     "(rate(chuishao_outbox_publish_failures_total[$__rate_interval]))",
+                                     "(rate(chuishao_outbox_publish_failures_total[$__rate_interval])) "
+                                     "or sum by (service) (rate(chuishao_outbox_published_total[$__rate_interval])) * 0",
                                      "失败 {{service}} {{reason}}"), unit="ops"))
             .with_row(Row("消费 · Consumers"))
             .with_panel(series("按结果消费 · Consumed by outcome", "messages handled per second, by outcome",

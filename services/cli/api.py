@@ -54,7 +54,12 @@ class Api:
     def post(self, path: str, body: dict) -> tuple[int, dict]:
         return self._send("POST", path, body=body)
 
-    def _send(self, method: str, path: str, params: dict | None = None, body: Any = None) -> tuple[int, dict]:
+    def get_document(self, path: str, params: dict | None = None) -> bytes:
+        """A GET answered with a document (CSV, HTML, an image) rather than JSON; refusals as for get()."""
+        return self._send("GET", path, params=params, document=True)[1]
+
+    def _send(self, method: str, path: str, params: dict | None = None, body: Any = None,
+              document: bool = False) -> tuple[int, Any]:
         t = self.text
         url = f"{self.base_url}{path}"
         query = {"lang": self.text.lang, **(params or {})}
@@ -70,6 +75,8 @@ class Api:
             raise Unreachable(t.gettext("cannot reach the %(service)s service at %(url)s") % where,
                               hint=t.gettext("is it running (make run)? If it runs elsewhere, set %(env)s")
                               % where) from None
+        if document and response.ok and not response.headers.get("Content-Type", "").startswith("application/json"):
+            return response.status_code, response.content
         try:
             answer = response.json()
         except ValueError:

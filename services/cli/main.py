@@ -7,7 +7,7 @@ from typing import Sequence
 
 import click
 
-from services.cli import click_words, district, dlq, dept, street
+from services.cli import assess, click_words, district, dlq, dept, street
 from services.cli.failures import INTERRUPTED, OK, USAGE
 from services.cli.output import err
 from services.cli.session import Session
@@ -46,7 +46,7 @@ def build(text: Text) -> click.Group:
     def chuishao():
         pass
 
-    for group in (street.build(t), dept.build(t), district.build(t), dlq.build(t)):
+    for group in (street.build(t), dept.build(t), district.build(t), dlq.build(t), assess.build(t)):
         chuishao.add_command(group)
     return chuishao
 

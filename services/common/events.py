@@ -183,6 +183,24 @@ class DecideArbitration(Message):
     note: Optional[str] = Field(default=None, max_length=MAX_TEXT)
 
 
+FactKind = Literal["whistle", "callout", "return", "escalation", "follow_up"]
+
+
+class RecordDecision(Message):
+    """免责 / 申诉: an exemption or an appeal about one assessed fact (the metrics service's
+    `POST /api/v1/assessment/decisions`). An exemption, or an upheld appeal, takes the fact out of
+    every figure; an upheld appeal against a return's verdict makes the return justified; a rejected
+    (or undecided) appeal changes nothing and is kept in the audit."""
+
+    kind: Literal["exemption", "appeal"]
+    fact_kind: FactKind
+    fact_id: str = Field(min_length=1, max_length=64)     # the whistle, call-out, escalation or follow-up id
+    reason: str = Field(min_length=4, max_length=MAX_TEXT)
+    decided_by: str = Field(min_length=1, max_length=MAX_SHORT)
+    upheld: bool = True
+    requested_by: Optional[str] = Field(default=None, max_length=MAX_SHORT)   # who appealed
+
+
 # ---------------------------------------------------------------- events
 
 ActorKind = Literal["street", "department", "district", "assessment", "operator", "service", "hotline",

@@ -31,6 +31,10 @@ class Settings:
     workers: int = 10           # nameko's worker pool: batches, RPC calls and HTTP requests at once
     escalation_sweep_seconds: float = 5.0   # how often dispatch looks for missed deadlines
     grid_sweep_seconds: float = 60.0        # how often whistle looks for grid events past a tier's deadline
+    deadline_sweep_seconds: float = 5.0     # how often metrics decides missed deadlines and sets its gauges
+    deadline_grace_seconds: float = 30.0    # how long metrics waits past a deadline for a report in flight
+    queue_probe_seconds: float = 15.0       # how often metrics probes department queues and dead letters
+    outbox_age_seconds: float = 10.0        # how often a service measures its oldest unsent outbox event
 
     @property
     def nameko_config(self) -> dict:
@@ -70,4 +74,8 @@ def load_settings(service: str, env=os.environ) -> Settings:
         workers=int(env.get("WORKERS", "10")),
         escalation_sweep_seconds=float(env.get("ESCALATION_SWEEP_SECONDS", "5")),
         grid_sweep_seconds=float(env.get("GRID_SWEEP_SECONDS", "60")),
+        deadline_sweep_seconds=float(env.get("DEADLINE_SWEEP_SECONDS", "5")),
+        deadline_grace_seconds=float(env.get("DEADLINE_GRACE_SECONDS", "30")),
+        queue_probe_seconds=float(env.get("QUEUE_PROBE_SECONDS", "15")),
+        outbox_age_seconds=float(env.get("OUTBOX_AGE_SECONDS", "10")),
     )

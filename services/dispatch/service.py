@@ -18,6 +18,7 @@ from services.common.guard import Auth, guarded, guarded_rpc
 from services.common.events import (CHECKINS, EVENTS, REPORTS, AddDepartment, ContractError,
                                     DecideArbitration, DepartmentReport, FieldError, ReportOutcome, WhistleClosed,
                                     WhistleRaised, WhistleReopened, WhistleSentBack, parse)
+from services.common.outbox_age import OutboxAgeProbe
 from services.common.periodic import every
 from services.common.reference import load_reference
 from services.common.uow import Store
@@ -104,7 +105,7 @@ def overdue_key(row: dict) -> str:
     return f"{row['due_at']}|{row['callout_id']}|{row['step']}"
 
 
-class DispatchService(OpsEndpoints):
+class DispatchService(OutboxAgeProbe, OpsEndpoints):
     name = "dispatch"
     store = Store(platform)
     rules = RulesProvider()

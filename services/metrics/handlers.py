@@ -1,127 +1,203 @@
-"""Metrics use cases: record each event once in the read model, then observe it in Prometheus."""
+"""Metrics use cases: events into the read model, the deadline sweep, the gauges, the rebuild.
+
+The rules are services/metrics/readmodel.py (pure); this module loads the rows a batch touches
+(one query per table), folds the events into them, writes what changed (one statement per table
+and shape) and, once the transaction has committed, observes in Prometheus exactly what the new
+and changed rows contribute. An event seen twice changes no row, so it is never counted twice,
+whatever the platform's dedupe.
+"""
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+import threading
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Iterable, Optional
+
+from prometheus_client import Histogram
+from sqlalchemy import and_, bindparam, func, insert, or_, select
 from sqlalchemy.engine import Connection
 
-from services.common.events import (AllCheckedIn, ArbitrationOpened, CalloutArrived, CalloutCheckedIn,
-                                    CalloutCompleted, CalloutEscalated, CalloutReturned, CalloutsIssued, Event,
-                                    FollowUpRecorded, TeamAssembled, WhistleClosed, WhistleRaised)
+from services.common.events import Event
 from services.common.sql import update_by_key
 from services.common.uow import UnitOfWork
 from services.metrics import instruments as m
-from services.metrics.orm import callout_facts
+from services.metrics import readmodel as rm
+from services.metrics.orm import callout_facts, metadata, whistle_facts
+
+TABLES = {name: metadata.tables[name] for name in rm.KEYS}
+SWEEP_LIMIT = 500
+
+
+class Watermark:
+    """The newest `occurred_at` among the events this process has recorded: the sweep only calls a
+    deadline missed once events from after it (less a grace) have come in, so a check-in still
+    waiting in the queue behind a backlog (after a restart, say) is never taken for a miss."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.at: Optional[datetime] = None
+
+    def advance(self, events: Iterable[Event]) -> None:
+        newest = max((e.occurred_at for e in events), default=None)
+        with self._lock:
+            if newest is not None and (self.at is None or newest > self.at):
+                self.at = newest
+
+
+WATERMARK = Watermark()
+
+
+# ---------------------------------------------------------------- Prometheus
+
+def observe(observations: Iterable[rm.Observation]) -> None:
+    """Applies observations to the instruments; counter increments are summed first."""
+    counted: Counter = Counter()
+    for o in observations:
+        instrument = getattr(m, o.instrument)
+        if isinstance(instrument, Histogram):
+            instrument.labels(*o.labels).observe(o.value)
+        else:
+            counted[(o.instrument, o.labels)] += o.value
+    for (name, labels), amount in counted.items():
+        getattr(m, name).labels(*labels).inc(amount)
+
+
+# ---------------------------------------------------------------- recording events
+
+def _ids(name: str):
+    return bindparam(name, expanding=True)
+
+
+# built once: the rows a batch touches, by key (call-outs also by whistle and by arbitration)
+_c = callout_facts.c
+_LOAD_CALLOUTS = (select(callout_facts).where(or_(_c.callout_id.in_(_ids("callouts")),
+                                                  _c.whistle_id.in_(_ids("whistles")),
+                                                  _c.return_arbitration_id.in_(_ids("arbitrations"))))
+                  .with_for_update())
+_LOAD = {name: select(table).where(table.c[rm.KEYS[name]].in_(_ids("ids")))
+         for name, table in TABLES.items() if name != "callout_facts"}
+
+
+def load(conn: Connection, needs: rm.Needs) -> rm.State:
+    """The stored rows a batch touches; call-outs are locked (PostgreSQL) so the sweep cannot decide
+    one of their steps between this read and the batch's write."""
+    rows: dict[str, list[dict]] = {}
+    if needs.callouts or needs.callouts_of_whistles or needs.callouts_of_arbitrations:
+        rows["callout_facts"] = [dict(r._mapping) for r in conn.execute(_LOAD_CALLOUTS, {
+            "callouts": list(needs.callouts), "whistles": list(needs.callouts_of_whistles),
+            "arbitrations": list(needs.callouts_of_arbitrations)})]
+    for name, ids in (("whistle_facts", needs.whistles), ("whistle_history", needs.history),
+                      ("escalation_facts", needs.escalations), ("follow_up_facts", needs.follow_ups),
+                      ("arbitration_facts", needs.arbitrations), ("team_facts", needs.teams)):
+        if ids:
+            rows[name] = [dict(r._mapping) for r in conn.execute(_LOAD[name], {"ids": list(ids)})]
+    return rm.State(rows)
+
+
+def write(conn: Connection, state: rm.State) -> None:
+    for name, rows in state.inserts().items():
+        if rows:
+            conn.execute(insert(TABLES[name]), rows)
+    for name, changes in state.updates().items():
+        update_by_key(conn, TABLES[name], rm.KEYS[name], changes)
 
 
 def record(uow: UnitOfWork, events: list[Event]) -> None:
-    """Stores the batch's call-out facts (one insert and one update for the lot) and observes every
-    event in Prometheus once that has committed."""
-    _store_facts(uow.conn, events)
-    urgency_of = _urgencies(uow.conn, [e.whistle_id for e in events if isinstance(e, AllCheckedIn)])
-    for event in events:
-        for observe in _observations(event, urgency_of):
-            uow.after_commit(observe)
+    """Folds a batch into the read model (one read and one write per table) and observes, once it has
+    committed, what the changed rows add to the instruments."""
+    state = rm.fold(load(uow.conn, rm.needs(events)), events)
+    write(uow.conn, state)
+    observations = state.observations()
+    uow.after_commit(lambda: observe(observations))
+    uow.after_commit(lambda: WATERMARK.advance(events))
 
 
-def _fact(callout_id: str, department_code: str, event: CalloutsIssued | CalloutCheckedIn, issued_at,
-          check_in_by) -> dict:
-    return {"callout_id": callout_id, "whistle_id": event.whistle_id, "department_code": department_code,
-            "street_code": event.street_code, "category": event.category, "urgency": event.urgency,
-            "issued_at": issued_at, "check_in_by": check_in_by, "checked_in_at": None, "on_time": None}
+# ---------------------------------------------------------------- the deadline sweep
 
+def sweep_deadlines(uow: UnitOfWork, grace: timedelta, watermark: Optional[datetime],
+                    limit: int = SWEEP_LIMIT) -> int:
+    """Decides as missed every step whose deadline passed undone before the cutoff (the watermark or
+    now, whichever is earlier, less the grace); returns how many call-outs it settled.
 
-def _per_callout(events: list[Event]):
-    """(callout id, its fact row, the check-in or None) in arrival order, a call-out issued together with
-    others counted one by one."""
-    for event in events:
-        if isinstance(event, CalloutsIssued):
-            for c in event.callouts:
-                yield c.callout_id, _fact(c.callout_id, c.department_code, event, c.issued_at,
-                                          c.deadlines.check_in_by), None
-        elif isinstance(event, CalloutCheckedIn):
-            yield event.callout_id, _fact(event.callout_id, event.department_code, event, event.issued_at,
-                                          event.check_in_by), event
-
-
-def _store_facts(conn: Connection, events: list[Event]) -> None:
-    """One row per call-out; a check-in may overtake its call-out on the bus, and fills the row either way."""
-    facts = list(_per_callout(events))
-    if not facts:
-        return
-    ids = list({callout_id for callout_id, _, _ in facts})
-    stored = set(conn.execute(select(callout_facts.c.callout_id).where(callout_facts.c.callout_id.in_(ids)))
-                 .scalars())
-    new: dict[str, dict] = {}
-    checked_in: dict[str, dict] = {}
-    for callout_id, fact, check_in in facts:
-        if callout_id not in stored and callout_id not in new:
-            new[callout_id] = fact
-        if check_in is not None:
-            values = {"checked_in_at": check_in.checked_in_at, "on_time": check_in.on_time}
-            if callout_id in new:
-                new[callout_id].update(values)
-            else:
-                checked_in[callout_id] = values
-    if new:
-        conn.execute(insert(callout_facts), list(new.values()))
-    update_by_key(conn, callout_facts, "callout_id", checked_in.items())
-
-
-def _urgencies(conn: Connection, whistle_ids: list[str]) -> dict[str, str]:
-    if not whistle_ids:
-        return {}
-    rows = conn.execute(select(callout_facts.c.whistle_id, callout_facts.c.urgency)
-                        .where(callout_facts.c.whistle_id.in_(set(whistle_ids)))).all()
-    return {row.whistle_id: row.urgency for row in rows}
-
-
-def _observations(event: Event, urgency_of: dict[str, str]) -> list:
-    """What to observe in Prometheus for one event."""
-    if isinstance(event, WhistleRaised):
-        return [m.WHISTLES_RAISED.labels(event.street_code, event.urgency).inc]
-    if isinstance(event, CalloutsIssued):
-        return [m.CALLOUTS_ISSUED.labels(c.department_code, event.urgency).inc for c in event.callouts]
-    if isinstance(event, CalloutCheckedIn):
-        latency = (event.checked_in_at - event.issued_at).total_seconds()
-        return [lambda: m.CHECKIN_LATENCY.labels(event.department_code, event.urgency).observe(latency),
-                m.CHECKINS.labels(event.department_code, event.urgency, str(event.on_time).lower()).inc]
-    if isinstance(event, AllCheckedIn):
-        latency = (event.last_checked_in_at - event.first_issued_at).total_seconds()
-        urgency = urgency_of.get(event.whistle_id, "unknown")
-        return [lambda: m.ALL_CHECKED_IN_LATENCY.labels(urgency).observe(latency)]
-    if isinstance(event, TeamAssembled):
-        return [m.TEAMS.labels(event.category, str(not event.gaps).lower()).inc]
-    if isinstance(event, CalloutArrived):
-        latency = (event.arrived_at - event.issued_at).total_seconds()
-        return [lambda: m.ARRIVAL_LATENCY.labels(event.department_code, event.urgency).observe(latency),
-                m.STEPS_DONE.labels(event.department_code, event.urgency, "arrival",
-                                    str(event.on_time).lower()).inc]
-    if isinstance(event, CalloutCompleted):
-        latency = (event.completed_at - event.issued_at).total_seconds()
-        return [lambda: m.COMPLETION_LATENCY.labels(event.department_code, event.urgency).observe(latency),
-                m.STEPS_DONE.labels(event.department_code, event.urgency, "completion",
-                                    str(event.on_time).lower()).inc]
-    if isinstance(event, CalloutReturned):
-        went = "rerouted" if event.rerouted_to else "arbitration"
-        return [m.RETURNS.labels(event.department_code, went).inc]
-    if isinstance(event, CalloutEscalated):
-        return [m.ESCALATIONS.labels(event.department_code, event.step, event.tier).inc]
-    if isinstance(event, ArbitrationOpened):
-        return [m.ARBITRATIONS.labels(event.reason).inc]
-    if isinstance(event, WhistleClosed):
-        return [m.CLOSURES.labels(event.street_code).inc]
-    if isinstance(event, FollowUpRecorded):
-        return [m.FOLLOW_UPS.labels(event.street_code, event.rating).inc]
-    return []
-
-
-def replay_facts(conn: Connection) -> int:
-    """Rebuilds the call-out instruments from the read model after a restart; returns rows replayed."""
-    rows = conn.execute(select(callout_facts)).all()
-    for r in rows:
-        m.CALLOUTS_ISSUED.labels(r.department_code, r.urgency).inc()
-        if r.checked_in_at is not None:
-            m.CHECKIN_LATENCY.labels(r.department_code, r.urgency).observe(
-                (r.checked_in_at - r.issued_at).total_seconds())
-            m.CHECKINS.labels(r.department_code, r.urgency, str(bool(r.on_time)).lower()).inc()
+    Safe with several replicas and beside the consumer: candidates are locked with SKIP LOCKED on
+    PostgreSQL and a decided step is never decided again."""
+    if watermark is None:
+        return 0
+    cutoff = min(uow.now, watermark) - grace
+    c = callout_facts.c
+    due = or_(and_(c.check_in_outcome.is_(None), c.check_in_by <= cutoff),
+              and_(c.arrival_outcome.is_(None), c.arrival_by <= cutoff),
+              and_(c.completion_outcome.is_(None), c.completion_by <= cutoff))
+    rows = [dict(r._mapping) for r in uow.conn.execute(
+        select(callout_facts).where(due).order_by(c.check_in_by).limit(limit)
+        .with_for_update(skip_locked=True))]
+    state = rm.State({"callout_facts": rows})
+    for row in state.rows["callout_facts"].values():
+        rm.settle(row, cutoff=cutoff)
+    write(uow.conn, state)
+    observations = state.observations()
+    uow.after_commit(lambda: observe(observations))
     return len(rows)
+
+
+# ---------------------------------------------------------------- gauges
+
+def open_whistles(conn: Connection) -> dict[str, int]:
+    w = whistle_facts.c
+    still_open = or_(w.last_closed_at.is_(None),
+                     and_(w.last_reopened_at.is_not(None), w.last_reopened_at > w.last_closed_at))
+    return {street: n for street, n in conn.execute(
+        select(w.street_code, func.count()).where(still_open).group_by(w.street_code))}
+
+
+def open_callouts(conn: Connection) -> list[dict]:
+    """Call-outs still owed (not completed, returned, or no longer owed), of whistles not closed."""
+    c, w = callout_facts.c, whistle_facts.c
+    closed = and_(w.last_closed_at.is_not(None),
+                  or_(w.last_reopened_at.is_(None), w.last_reopened_at < w.last_closed_at))
+    statement = (select(c.department_code, c.checked_in_at, c.arrived_at, c.completed_at, c.returned_at,
+                        c.completion_outcome, c.check_in_by, c.arrival_by, c.completion_by)
+                 .select_from(callout_facts.outerjoin(whistle_facts, w.whistle_id == c.whistle_id))
+                 .where(c.completed_at.is_(None), c.returned_at.is_(None), c.issued_seen,
+                        or_(c.completion_outcome.is_(None), c.completion_outcome != rm.VOID),
+                        or_(w.whistle_id.is_(None), ~closed)))
+    return [dict(r._mapping) for r in conn.execute(statement)]
+
+
+def set_gauges(conn: Connection, now: datetime, departments: Iterable[str], streets: Iterable[str]) -> None:
+    """Open whistles per street, open and overdue call-outs per department (every known one, 0 included)."""
+    whistles = open_whistles(conn)
+    callouts = open_callouts(conn)
+    per_department: Counter = Counter(r["department_code"] for r in callouts)
+    overdue: Counter = Counter()
+    for r in callouts:
+        step = rm.overdue_step(r, now)
+        if step is not None:
+            overdue[(r["department_code"], step)] += 1
+    for street in set(streets) | set(whistles):
+        m.OPEN_WHISTLES.labels(street).set(whistles.get(street, 0))
+    for department in set(departments) | set(per_department):
+        m.OPEN_CALLOUTS.labels(department).set(per_department.get(department, 0))
+        for step in rm.STEP:
+            m.OVERDUE_CALLOUTS.labels(department, step).set(overdue.get((department, step), 0))
+
+
+# ---------------------------------------------------------------- the rebuild after a restart
+
+def replay(conn: Connection) -> int:
+    """Rebuilds every counter and histogram from the read model; returns the rows read."""
+    total = 0
+    observations: list[rm.Observation] = []
+    for name, table in TABLES.items():
+        rows = [r._mapping for r in conn.execute(select(table))]
+        total += len(rows)
+        observations += rm.contributions(name, rows)
+    observe(observations)
+    return total
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    """Rows per read-model table (for logs and tests)."""
+    return {name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+            for name, table in TABLES.items()}
+

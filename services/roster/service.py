@@ -8,13 +8,14 @@ from services.common.consumer import consume
 from services.common.errors import REFUSALS
 from services.common.events import EVENTS, CalloutsIssued
 from services.common.guard import Auth, guarded, guarded_rpc
+from services.common.outbox_age import OutboxAgeProbe
 from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api
 from services.roster import handlers
 from services.roster.orm import metadata, platform
 
 
-class RosterService(OpsEndpoints):
+class RosterService(OutboxAgeProbe, OpsEndpoints):
     name = "roster"
     store = Store(platform)
     auth = Auth()

@@ -18,6 +18,7 @@ from services.common.i18n import accept_language, choose_language
 from services.common.events import (DISPATCH_PROGRESS, EVENTS, WHISTLES, CloseWhistle,
                                     ContractError, FieldError, FollowUp, RaiseWhistle, SendBack, TeamAssembled,
                                     WhistleOutcome, parse)
+from services.common.outbox_age import OutboxAgeProbe
 from services.common.reference import load_reference
 from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api, read_json
@@ -82,7 +83,7 @@ def after_key(after: str | None) -> tuple[datetime, str] | None:
             from None
 
 
-class WhistleService(BoardEndpoints, GridEndpoints, OpsEndpoints):
+class WhistleService(OutboxAgeProbe, BoardEndpoints, GridEndpoints, OpsEndpoints):
     name = "whistle"
     store = Store(platform)
     auth = Auth()

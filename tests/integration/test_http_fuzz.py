@@ -12,29 +12,32 @@ import requests
 
 from services.common.auth.routes import routes_of
 from services.dispatch.service import DispatchService
+from services.metrics.service import MetricsService
 from services.roster.service import RosterService
 from services.whistle.service import WhistleService
 
 pytestmark = pytest.mark.integration
 OPENAPI = Path(__file__).resolve().parents[2] / "deploy" / "openapi.yaml"
-SERVICES = {"whistle": WhistleService, "dispatch": DispatchService, "roster": RosterService}
+SERVICES = {"whistle": WhistleService, "dispatch": DispatchService, "roster": RosterService,
+            "metrics": MetricsService}
+TAGS = {"whistle": "whistle", "dispatch": "dispatch", "roster": "roster", "metrics": "assessment"}
 HTTP_ROUTES = [(service, route) for service, cls in SERVICES.items() for route in routes_of(cls)
                if route.method != "RPC"]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def services(stack):
-    stack.start("whistle", "dispatch", "roster")
+    stack.start("whistle", "dispatch", "roster", "metrics")
 
 
-@pytest.mark.parametrize("service", ["whistle", "dispatch", "roster"])
+@pytest.mark.parametrize("service", list(TAGS))
 def test_no_input_makes_a_service_fail_with_a_5xx(stack, service, tmp_path):
     # a service's token: the principal whose requests reach furthest into every route (the rule table
     # lets it take every action but the operators'); ignored_auth: each operation refuses a request
     # without it
     run = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", str(OPENAPI), "--url", stack.url(service),
-         "--include-tag", service, "--checks", "not_a_server_error,ignored_auth", "--max-examples", "30",
+         "--include-tag", TAGS[service], "--checks", "not_a_server_error,ignored_auth", "--max-examples", "30",
          "--seed", "1", "--workers", "1", "--phases", "examples,fuzzing",
          "--header", f"Authorization: Bearer {stack.token()}"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
@@ -62,7 +65,7 @@ def test_every_route_answers_401_without_a_valid_token(stack, service, route):
         assert forged not in response.text
 
 
-@pytest.mark.parametrize("service", ["whistle", "dispatch", "roster"])
+@pytest.mark.parametrize("service", list(SERVICES))
 def test_health_and_metrics_stay_open(stack, service):
     assert requests.get(f"{stack.url(service)}/health", timeout=5).status_code == 200
     assert requests.get(f"{stack.url(service)}/metrics", timeout=5).status_code == 200

@@ -19,7 +19,7 @@ TARGETS = [
     ("whistles", "raise.daxigou", None, {"whistle.raise_requests"}),
     ("events", "whistle.raised", "whistle.raised", {"dispatch.whistles", "metrics.events"}),
     ("events", "callout.checked_in", "callout.checked_in", {"whistle.progress", "metrics.events"}),
-    ("events", "whistle.reopened", "whistle.reopened", {"dispatch.rounds"}),
+    ("events", "whistle.reopened", "whistle.reopened", {"dispatch.rounds", "metrics.events"}),
     ("events", "callouts.issued", "callouts.issued", {"whistle.progress", "roster.callouts", "metrics.events"}),
     ("checkins", "checkin.chengguan", None, {"dispatch.checkins"}),
     ("checkins", "arrival.chengguan", None, {"dispatch.arrivals"}),

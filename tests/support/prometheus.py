@@ -42,11 +42,13 @@ def promtool(*args: str, stdin: Optional[str] = None, cwd: Path = PROMETHEUS_DIR
 
 @dataclass
 class Prometheus:
-    """A private Prometheus scraping `targets` every second, with the shipped rule files."""
+    """A private Prometheus scraping `targets` every second, with the shipped rule files; each target is
+    labelled with its service's name from `services` (target -> name), or "sample"."""
 
     workdir: Path
     targets: list[str]
     port: int = field(default_factory=free_port)
+    services: dict[str, str] = field(default_factory=dict)
     process: Optional[subprocess.Popen] = None
 
     @property
@@ -57,7 +59,8 @@ class Prometheus:
         config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                   "rule_files": [str(PROMETHEUS_DIR / "recording.yml"), str(PROMETHEUS_DIR / "alerts.yml")],
                   "scrape_configs": [{"job_name": "chuishao", "static_configs": [
-                      {"targets": self.targets, "labels": {"service": "sample"}}]}]}
+                      {"targets": [target], "labels": {"service": self.services.get(target, "sample")}}
+                      for target in self.targets]}]}
         (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.log = open(self.workdir / "prometheus.log", "ab")
         self.process = subprocess.Popen(

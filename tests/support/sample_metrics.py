@@ -24,12 +24,13 @@ DEPARTMENTS = [d.code for d in REFERENCE.departments]
 STREETS = [s.code for s in REFERENCE.streets]
 CATEGORIES = [c.code for c in REFERENCE.categories]
 URGENCIES = list(REFERENCE.urgencies)
+SOURCES = ["hotline_12345", "grid_patrol", "road_office", "street_office"]
 
 
 def tick(rnd: random.Random) -> None:
     """One moment of district life: a whistle, its call-outs, their steps, and the plumbing."""
     street, category, urgency = rnd.choice(STREETS), rnd.choice(CATEGORIES), rnd.choice(URGENCIES)
-    m.WHISTLES_RAISED.labels(street, urgency).inc()
+    m.WHISTLES_RAISED.labels(street, rnd.choice(SOURCES), category, urgency).inc()
     for department in rnd.sample(DEPARTMENTS, 2):
         late = rnd.random() < 0.1
         m.CALLOUTS_ISSUED.labels(department, urgency).inc()

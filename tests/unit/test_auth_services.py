@@ -34,7 +34,6 @@ def test_the_routes_declare_known_actions_and_the_objects_their_paths_name():
     for route in routes:
         if "<string:whistle_id>" in route.path:
             assert route.obj == "whistle", route
-    # every rule with a route somewhere, except those of the tools that speak to the broker directly
-    # (dead letters) and of data no service serves yet (assessment)
-    assert set(RULES) - {route.action for route in routes} == {"dlq.read", "dlq.replay", "dlq.drop",
-                                                              "assessment.read"}
+    # every rule with a route somewhere, except those of the tool that speaks to the broker directly
+    # (dead letters)
+    assert set(RULES) - {route.action for route in routes} == {"dlq.read", "dlq.replay", "dlq.drop"}

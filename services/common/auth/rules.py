@@ -113,6 +113,8 @@ RULES: dict[str, Rule] = _rules(
     # metrics
     Rule("assessment.read", {A: ANY, DI: ANY, SV: ANY}, False, None,
          "read assessment data (the three rates, ranking)", "查看考核数据（三率、排名）"),
+    Rule("assessment.decide", {DI: ANY, SV: ANY}, True, None,
+         "record an exemption or an appeal in the assessment", "记录考核免责或申诉"),
     # operations (today the dead-letter tool speaks to the broker as the operator's broker account)
     Rule("dlq.read", {O: ANY}, False, None, "list and show dead letters", "查看死信"),
     Rule("dlq.replay", {O: ANY}, True, None, "replay dead letters", "重放死信"),

@@ -6,7 +6,8 @@ assessment needs. The metrics service keeps the same facts in its read model; th
 each field comes from, and a test can recompute an assessment from raw events with it.
 
 Where a field comes from:
-  call-out      CalloutIssued (ids, department, street, category, urgency, deadlines, issued_at, round)
+  call-out      CalloutIssued, or the call-out's part of CalloutsIssued (ids, department, street, category,
+                urgency, deadlines, issued_at, round)
                 + CalloutCheckedIn / CalloutArrived / CalloutCompleted (the step's time and on_time)
   return        CalloutReturned: rerouted_to set → "rerouted"; arbitration_id set → "pending" until
                 ArbitrationDecided names the department that must act: the returning one →
@@ -24,8 +25,8 @@ from dataclasses import replace
 from typing import Iterable
 
 from services.common.events import (ArbitrationDecided, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
-                                    CalloutEscalated, CalloutIssued, CalloutReturned, Event, FollowUpRecorded,
-                                    WhistleClosed, WhistleRaised, WhistleReopened)
+                                    CalloutEscalated, CalloutIssued, CalloutReturned, CalloutsIssued, Event,
+                                    FollowUpRecorded, WhistleClosed, WhistleRaised, WhistleReopened)
 from services.metrics.assessment.facts import (CalloutFact, Decision, EscalationFact, FollowUpFact, PeriodFacts,
                                                ReturnFact, WhistleFact)
 
@@ -47,6 +48,13 @@ def facts_from_events(events: Iterable[Event], decisions: Iterable[Decision] = (
                 street=e.street_code, category=e.category, urgency=e.urgency, issued_at=e.issued_at,
                 check_in_by=e.deadlines.check_in_by, arrival_by=e.deadlines.arrival_by,
                 completion_by=e.deadlines.completion_by, round=e.round)
+        elif isinstance(e, CalloutsIssued):
+            for c in e.callouts:
+                callouts[c.callout_id] = CalloutFact(
+                    callout_id=c.callout_id, whistle_id=e.whistle_id, department=c.department_code,
+                    street=e.street_code, category=e.category, urgency=e.urgency, issued_at=c.issued_at,
+                    check_in_by=c.deadlines.check_in_by, arrival_by=c.deadlines.arrival_by,
+                    completion_by=c.deadlines.completion_by, round=e.round)
         elif isinstance(e, WhistleRaised):
             whistles[e.whistle_id] = WhistleFact(
                 whistle_id=e.whistle_id, street=e.street_code, category=e.category, urgency=e.urgency,
