@@ -13,7 +13,7 @@ from services.common.events import (EVENTS, AllCheckedIn, ArbitrationOpened, Cal
 from services.common.uow import Store
 from services.common.web import OpsEndpoints
 from services.metrics import handlers
-from services.metrics.orm import metadata, platform
+from services.metrics.orm import platform
 
 CONSUMED_EVENTS = (WhistleRaised, CalloutsIssued, CalloutCheckedIn, AllCheckedIn, TeamAssembled, CalloutArrived,
                    CalloutCompleted, CalloutReturned, CalloutEscalated, ArbitrationOpened, WhistleClosed,
@@ -27,7 +27,8 @@ class ReplayOnStart(DependencyProvider):
     by both the consumer and the replay would be counted twice."""
 
     def setup(self):
-        engine = create_schema(self.container.config["SETTINGS"].database_url, metadata)
+        settings = self.container.config["SETTINGS"]
+        engine = create_schema(settings.database_url, settings.service)
         with engine.connect() as conn:
             handlers.replay_facts(conn)
 

@@ -17,7 +17,7 @@ from services.common.web import HttpError, OpsEndpoints, json_api, read_json
 from services.whistle import handlers
 from services.whistle.domain import (STATUSES, InvalidRequest, InvalidWhistle, WhistleState, rejected_outcome,
                                      verify_sender)
-from services.whistle.orm import metadata, platform
+from services.whistle.orm import platform
 
 LIST_LIMIT = 200
 PROGRESS = (*DISPATCH_PROGRESS, TeamAssembled)
@@ -202,5 +202,5 @@ def prepare(settings) -> None:
     """Creates the database and the queues where streets read their outcomes."""
     from services.common.broker import declare_topology
     from services.common.db import create_schema
-    create_schema(settings.database_url, metadata)
+    create_schema(settings.database_url, settings.service)
     declare_topology(settings, load_reference())

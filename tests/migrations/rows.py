@@ -5,9 +5,9 @@ written for it: two per table, every column filled (nullable ones too), foreign 
 that exist, values that round-trip (aware UTC times, JSON with Chinese text, floats)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Connection
 
 ROWS_PER_TABLE = 2
@@ -79,6 +79,8 @@ def _value(column, n: int):
         return 106.5 + n / 8
     if isinstance(kind, DateTime):
         return datetime(2025, 3, 1, 8, 30, tzinfo=timezone.utc) + timedelta(minutes=n, microseconds=n)
+    if isinstance(kind, Date):
+        return date(2025, 3, 1) + timedelta(days=n)
     if isinstance(kind, JSON):
         return {"n": n, "note": "两图一表", "departments": ["chengguan", "zhujian"]}
     if isinstance(kind, Text):
