@@ -36,6 +36,8 @@ def main(argv: list[str]) -> int:
         # nameko names RPC queues `rpc-<service>` whatever the exchange; keep namespaces apart
         import nameko.rpc
         nameko.rpc.RPC_QUEUE_TEMPLATE = f"{settings.namespace}rpc-{{}}"
+    from services.common.broker import replicate_rpc_queues
+    replicate_rpc_queues()          # quorum, like every other queue: it survives the loss of a node
     run([module.SERVICE], settings.nameko_config)
     return 0
 
