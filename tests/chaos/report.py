@@ -31,7 +31,8 @@ def render(settings: dict, findings: Findings, faults: list[FaultRecord], drain:
             "Recovered after: from the end of the fault (process respawned, node started, lock released, proxy "
             "healed) until the first whistle raised after it had reached every one of its departments. "
             "Through it: from the start of the fault until the first whistle raised after it began had; less "
-            "than the fault lasted when the system went on working through it.", "",
+            "than the fault lasted when the system went on working through it (-: no whistle was sent while "
+            "it lasted).", "",
             "| # | fault | what | sent at start | fault lasted (s) | through it (s) | recovered after (s) | note |",
             "|---:|---|---|---:|---:|---:|---:|---|"]
     for i, r in enumerate(faults, 1):
