@@ -198,26 +198,35 @@ class Schedule(threading.Thread):
         self.stopping.set()
 
 
-def stop_node(cluster, index: int, down_seconds: float) -> Fault:
+def stop_node(cluster, index: int, down_seconds: float, while_down: Callable[[], None] | None = None) -> Fault:
+    """`rabbitmqctl stop` of one node, `down_seconds` (at least; `while_down` runs meanwhile), start."""
     node = cluster.nodes[index]
 
     def inject():
         node.stop()
-        time.sleep(down_seconds)
+        _down(down_seconds, while_down)
         node.start()
     return Fault(f"stop node {index + 1}", f"rabbitmqctl stop of {node.nodename}, {down_seconds:g} s down, "
                  f"start (rejoins the cluster)", inject)
 
 
-def kill_node(cluster, index: int, down_seconds: float) -> Fault:
+def kill_node(cluster, index: int, down_seconds: float, while_down: Callable[[], None] | None = None) -> Fault:
+    """SIGKILL of one node's whole process group, `down_seconds` (at least) down, start."""
     node = cluster.nodes[index]
 
     def inject():
-        node.kill()                                       # SIGKILL of the node's whole process group
-        time.sleep(down_seconds)
+        node.kill()
+        _down(down_seconds, while_down)
         node.start()
     return Fault(f"kill -9 node {index + 1}", f"SIGKILL of {node.nodename}, {down_seconds:g} s down, start "
                  f"(rejoins the cluster)", inject)
+
+
+def _down(seconds: float, while_down: Callable[[], None] | None) -> None:
+    until = time.monotonic() + seconds
+    if while_down is not None:
+        while_down()
+    time.sleep(max(0.0, until - time.monotonic()))
 
 
 def rolling_restart(stack, service: str) -> Fault:

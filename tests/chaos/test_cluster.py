@@ -5,7 +5,8 @@ lost and nothing doubled.
 Topology: three private nodes on loopback ports joined into one cluster (tests/chaos/broker.py
 PrivateCluster); the services, the streets and the departments get every node in AMQP_URI
 (`;`-separated) and fail over to the next when theirs goes. Every queue of the deployment must be a
-quorum queue with a replica on each node, so a node's loss loses no message and stops no consumer.
+quorum queue with a replica on each node, so a node's loss loses no message and stops no consumer;
+while each node is down, every service's nameko RPC must answer again (its RPC queue is quorum too).
 
 Knobs (environment): CLUSTER_WHISTLES (default 120, the small run inside `make test`; `make
 cluster-test` runs 1,000), CLUSTER_RATE (whistles/s, default 5; 8), CLUSTER_DOWN_SECONDS (how long
@@ -15,8 +16,11 @@ default one each). Report: var/cluster-report.md.
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy import create_engine, select
 
 from services.common.broker import department_queue, street_queue
 from services.common.events import DEADLETTERS
@@ -27,6 +31,7 @@ from tests.chaos.faults import kill_node, stop_node
 from tests.chaos.stack import ChaosStack, parse_replicas
 from tests.chaos.storm import SERVICES, env_number, say
 from tests.support.bus import SERVICE_QUEUES
+from services.whistle.orm import whistles
 from tests.support.processes import drop_databases
 
 pytestmark = pytest.mark.chaos
@@ -71,6 +76,58 @@ def expected_queues(namespace: str) -> set[str]:
     return {f"{namespace}{n}" for n in names}
 
 
+class RpcProbe:
+    """While a node is down: how long until each service answers an RPC call about a stored whistle."""
+
+    CALLS = (("whistle", "get_whistle"), ("dispatch", "callouts_of"), ("roster", "team_of"))
+
+    def __init__(self, stack, patience: float = 30.0):
+        self.stack = stack
+        self.patience = patience
+        self.answered: dict[str, dict[str, float | None]] = {}     # fault -> service -> seconds
+
+    def during(self, fault: str):
+        def probe():
+            whistle_id = self._a_whistle()
+            started = time.monotonic()
+            found = self.answered.setdefault(fault, {})
+            for service, method in self.CALLS:
+                found[service] = None
+                while time.monotonic() - started < self.patience:
+                    try:
+                        with ClusterRpcProxy(self.stack.rpc_config(), timeout=5) as rpc:
+                            getattr(getattr(rpc, service), method)(whistle_id)
+                        found[service] = round(time.monotonic() - started, 1)
+                        break
+                    except Exception:  # noqa: BLE001 - its node is gone, or the consumer not back yet
+                        time.sleep(0.5)
+        return probe
+
+    # ------------------------------------------------------------------ as a storm observer
+    def start(self, ledger) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def figures(self) -> dict:
+        return {f"RPC {service} answered again while {fault} (s after it went down)":
+                "no answer" if seconds is None else seconds
+                for fault, found in self.answered.items() for service, seconds in found.items()}
+
+    def problems(self) -> list[str]:
+        return [f"{service} RPC did not answer within {self.patience:g} s while {fault}"
+                for fault, found in self.answered.items() for service, seconds in found.items() if seconds is None]
+
+    def _a_whistle(self) -> str:
+        engine = create_engine(self.stack.database_url.replace("{service}", "whistle"))
+        try:
+            with engine.connect() as conn:
+                return conn.execute(select(whistles.c.id).limit(1)).scalar_one()
+        finally:
+            engine.dispose()
+
+
 def test_a_node_lost_mid_stream_loses_nothing(private_cluster, cluster_stack, request):
     cluster, stack = private_cluster, cluster_stack
     nodes = sorted(n.nodename for n in cluster.nodes)
@@ -85,11 +142,18 @@ def test_a_node_lost_mid_stream_loses_nothing(private_cluster, cluster_stack, re
 
     down = env_number("CLUSTER_DOWN_SECONDS", 5)
     count = int(env_number("CLUSTER_WHISTLES", 120))
+    rpc = RpcProbe(stack)
+    faults = [stop_node(cluster, 0, down, rpc.during("stop node 1")),
+              kill_node(cluster, 1, down, rpc.during("kill -9 node 2"))]
     outcome = storm.run(storm.Storm(
-        stack, cluster, [stop_node(cluster, 0, down), kill_node(cluster, 1, down)], count,
+        stack, cluster, faults, count,
         rate=env_number("CLUSTER_RATE", 5), window=60, retry_after=30, report_name="cluster-report.md",
         settings={"broker": f"3-node cluster ({', '.join(nodes)})",
-                  "queues": f"{len(queues)}, every one quorum with a replica on each node"}))
-    if outcome.problems:
+                  "queues": f"{len(queues)}, every one quorum with a replica on each node"},
+        observers=[rpc]))
+    problems = list(outcome.problems)
+    if len(rpc.answered) != len(faults):
+        problems.append(f"the RPC probe ran during {sorted(rpc.answered)} only")
+    if problems:
         request.node.add_report_section("call", "service logs", stack.logs())
-    assert not outcome.problems, f"see {outcome.path}:\n" + "\n".join(outcome.problems)
+    assert not problems, f"see {outcome.path}:\n" + "\n".join(problems)
