@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import socket
 import time
 from typing import Iterable
@@ -41,14 +42,15 @@ def connect(settings: Settings) -> Connection:
     """A connection to the first broker node that answers; raises the last node's error if none does.
 
     Each call starts one node further along the list (round-robin), so a process's connections
-    spread over the cluster's nodes, and the attempt after a failure starts at another node."""
+    spread over the cluster's nodes, and the attempt after a failure starts at another node. One
+    attempt per node: the callers' reconnect loops do the waiting (services/common/backoff.py)."""
     nodes = settings.amqp_nodes
     start = next(_turns) % len(nodes)
     error: BaseException | None = None
     for uri in nodes[start:] + nodes[:start]:
         conn = Connection(uri, heartbeat=HEARTBEAT_SECONDS, connect_timeout=5)
         try:
-            conn.connect()
+            conn.ensure_connection(max_retries=0, reraise_as_library_errors=False)
             return conn
         except CONNECTION_ERRORS as exc:
             discard(conn)
@@ -56,6 +58,20 @@ def connect(settings: Settings) -> Connection:
             if len(nodes) > 1:
                 log.warning("broker node %s refused: %s; trying the next", conn.as_uri(), exc)
     raise error
+
+
+class RedactCredentials(logging.Filter):
+    """Masks the password of every URI in a log line. nameko logs AMQP_URI with only its first
+    password masked; with several nodes, the others would be written out in full."""
+
+    PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@;\s]*):[^@;\s]*@", re.I)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self.PASSWORD.sub(r"\g<scheme>:***@", message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
 
 
 def replicate_rpc_queues() -> None:
