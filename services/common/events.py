@@ -669,6 +669,8 @@ def parse(cls: Callable[..., Message], payload: Any, tolerant: bool = False):
     if not isinstance(payload, dict):
         raise ContractError((FieldError(field="(message)", message="must be a JSON object"),))
     try:
-        return cls.model_validate(payload, context={TOLERANT: True} if tolerant else None)  # type: ignore[attr-defined]
+        if tolerant:
+            return cls.model_validate(payload, context={TOLERANT: True})  # type: ignore[attr-defined]
+        return cls.model_validate(payload)  # type: ignore[attr-defined]
     except ValidationError as exc:
         raise ContractError(field_errors(exc)) from None
