@@ -17,7 +17,8 @@ LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, p
                 hypothesis, schemathesis, yaml, jwt, cryptography, typer, dateutil, icalendar, jinja2, \
                 babel, click, rich, requests
 
-.PHONY: help venv broker prometheus db migration provision token run test unit bench chaos cluster-test replica-test dlq catalogs lock clean
+.PHONY: help venv broker prometheus db migration provision token run test unit bench chaos dlq catalogs lock clean
+.PHONY: cluster-test replica-test
 
 help:
 	@echo "make venv    create .venv and install the project with requirements.lock as constraints"

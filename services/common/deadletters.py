@@ -7,7 +7,6 @@ import pika
 from pika.exceptions import ChannelClosedByBroker
 
 from services.common.events import DEADLETTERS
-from services.common.settings import broker_nodes
 
 DEAD_HEADERS = ("x-dead-reason", "x-dead-consumer", "x-original-exchange", "x-original-routing-key",
                 "x-original-content-type", "x-dead-lettered-at", "x-attempts")
@@ -17,9 +16,8 @@ class DeadLetterQueue:
     """The `deadletters` queue, read without losing anything: what is not settled goes back."""
 
     def __init__(self, amqp_uri: str, namespace: str = ""):
-        """`amqp_uri`: one node, or a cluster's nodes `;`-separated (the first that answers is used)."""
         self.queue = f"{namespace}{DEADLETTERS}"
-        self.connection = pika.BlockingConnection([pika.URLParameters(u) for u in broker_nodes(amqp_uri)])
+        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
 
     def close(self):
         if self.connection.is_open:

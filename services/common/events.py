@@ -22,7 +22,8 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Callable, ClassVar, Literal, Optional
 
 from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError,
-                      ValidationInfo, field_validator, model_validator)
+                      field_validator)
+from pydantic import ValidationInfo, model_validator
 
 from services.common.reference import CODE, Urgency
 

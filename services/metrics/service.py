@@ -13,7 +13,7 @@ from services.common.events import (EVENTS, AllCheckedIn, ArbitrationOpened, Cal
 from services.common.uow import Store
 from services.common.web import OpsEndpoints
 from services.metrics import handlers
-from services.metrics.orm import platform
+from services.metrics.orm import metadata, platform
 
 CONSUMED_EVENTS = (WhistleRaised, CalloutsIssued, CalloutCheckedIn, AllCheckedIn, TeamAssembled, CalloutArrived,
                    CalloutCompleted, CalloutReturned, CalloutEscalated, ArbitrationOpened, WhistleClosed,

@@ -17,7 +17,7 @@ from services.common.web import HttpError, OpsEndpoints, json_api, read_json
 from services.whistle import handlers
 from services.whistle.domain import (STATUSES, InvalidRequest, InvalidWhistle, WhistleState, rejected_outcome,
                                      verify_sender)
-from services.whistle.orm import platform
+from services.whistle.orm import metadata, platform
 
 LIST_LIMIT = 200
 PROGRESS = (*DISPATCH_PROGRESS, TeamAssembled)

@@ -126,7 +126,7 @@ def delete_namespace(amqp_uri: str, namespace: str, services=("whistle", "dispat
     queues += [department_queue(d.code) for d in reference.departments]
     queues += [f"department.{d.code}.outcomes" for d in reference.departments]
     queues += [street_queue(s.code) for s in reference.streets]
-    connection = pika.BlockingConnection(nodes_of(amqp_uri))
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
     try:
         for queue in queues:
             channel = connection.channel()
