@@ -18,7 +18,6 @@ LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, p
                 babel, click, rich, requests
 
 .PHONY: help venv broker prometheus db migration provision token run test unit bench chaos dlq catalogs lock clean
-.PHONY: cluster-test replica-test
 
 help:
 	@echo "make venv    create .venv and install the project with requirements.lock as constraints"
@@ -96,6 +95,7 @@ bench: venv broker
 chaos: venv broker
 	CHAOS_WHISTLES=$${CHAOS_WHISTLES:-10000} $(VPY) -m pytest tests/chaos -q -s $(PYTEST_ARGS)
 
+.PHONY: cluster-test replica-test
 cluster-test: venv broker
 	CLUSTER_WHISTLES=$${CLUSTER_WHISTLES:-1000} CLUSTER_RATE=$${CLUSTER_RATE:-8} \
 	CLUSTER_DOWN_SECONDS=$${CLUSTER_DOWN_SECONDS:-15} \
