@@ -25,6 +25,13 @@ PATHS = {
 }
 
 
+def auth_headers(stack) -> dict:
+    """A service principal's bearer token where the stack issues them (tests/support/processes.Stack.bearer,
+    once the services check tokens); none otherwise."""
+    bearer = getattr(stack, "bearer", None)
+    return bearer() if bearer else {}
+
+
 class HttpPoller(threading.Thread):
     def __init__(self, stack, services=tuple(PATHS), pause: float = 0.05, timeout: float = 10.0):
         super().__init__(name="http-poller", daemon=True)
@@ -75,7 +82,7 @@ class HttpPoller(threading.Thread):
         self.turn[service] += 1
         for base in urls[first:] + urls[:first]:
             try:
-                response = requests.get(base + path, timeout=(2.0, self.timeout))
+                response = requests.get(base + path, headers=auth_headers(self.stack), timeout=(2.0, self.timeout))
             except requests.RequestException:
                 self.connection_errors[service] += 1
                 continue
