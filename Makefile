@@ -34,6 +34,8 @@ help:
 	@echo "make unit    unit tests only (no broker, no database server)"
 	@echo "make bench   run the benchmark (python -m bench)"
 	@echo "make chaos   run the failure tests in tests/chaos"
+	@echo "make cluster-test  1,000 whistles through a 3-node RabbitMQ cluster while nodes are stopped and killed"
+	@echo "make replica-test  2-3 replicas per service on PostgreSQL: kill -9 of single replicas, rolling restarts under load"
 	@echo "make dlq     dead letters: make dlq ARGS='list' | ARGS='show ID' | ARGS='replay ID' (chuishao dlq)"
 	@echo "make catalogs  extract text for people into services/locale/chuishao.pot and update the .po catalogs"
 	@echo "make lock    re-resolve pyproject.toml in a temporary venv and rewrite requirements.lock"
@@ -101,6 +103,20 @@ bench: venv broker
 
 chaos: venv broker
 	CHAOS_WHISTLES=$${CHAOS_WHISTLES:-10000} $(VPY) -m pytest tests/chaos -q -s $(PYTEST_ARGS)
+
+.PHONY: cluster-test replica-test
+cluster-test: venv broker
+	CLUSTER_WHISTLES=$${CLUSTER_WHISTLES:-1000} CLUSTER_RATE=$${CLUSTER_RATE:-8} \
+	CLUSTER_DOWN_SECONDS=$${CLUSTER_DOWN_SECONDS:-15} \
+	    $(VPY) -m pytest tests/chaos/test_cluster.py -q -s -p no:cacheprovider $(PYTEST_ARGS)
+
+replica-test: venv broker
+	@url="$$(bash scripts/postgres-url.sh)"; \
+	if [[ -z "$$url" ]]; then echo "make replica-test needs PostgreSQL (TEST_POSTGRES_URL): replicas share their service's database" >&2; exit 1; fi; \
+	DATABASE_URL="$$url" CHAOS_REPLICAS=$${CHAOS_REPLICAS:-whistle=3,dispatch=3,roster=2,metrics=2} \
+	CHAOS_FAULT_ROUNDS=$${CHAOS_FAULT_ROUNDS:-2} CHAOS_WHISTLES=$${CHAOS_WHISTLES:-1000} \
+	REPLICAS=$${REPLICAS:-whistle=3,dispatch=3,roster=2,metrics=2} REPLICA_WHISTLES=$${REPLICA_WHISTLES:-600} \
+	    $(VPY) -m pytest tests/chaos/test_faults.py tests/chaos/test_replicas.py -q -s -p no:cacheprovider $(PYTEST_ARGS)
 
 dlq: venv broker
 	$(VENV)/bin/chuishao dlq $(ARGS)

@@ -1,7 +1,9 @@
 """Broker plumbing: connections, the topology every service relies on, and confirmed publishing."""
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 import socket
 import time
 from typing import Iterable
@@ -33,10 +35,63 @@ class NotConfirmed(Exception):
 HEARTBEAT_SECONDS = 10   # a half-open connection (a cut network) is noticed within ~2 beats, both ends
 
 
+_turns = itertools.count()       # where this process's next connection starts in the list of nodes
+
+
 def connect(settings: Settings) -> Connection:
-    conn = Connection(settings.amqp_uri, heartbeat=HEARTBEAT_SECONDS, connect_timeout=5)
-    conn.connect()
-    return conn
+    """A connection to the first broker node that answers; raises the last node's error if none does.
+
+    Each call starts one node further along the list (round-robin), so a process's connections
+    spread over the cluster's nodes, and the attempt after a failure starts at another node. One
+    attempt per node: the callers' reconnect loops do the waiting (services/common/backoff.py)."""
+    nodes = settings.amqp_nodes
+    start = next(_turns) % len(nodes)
+    error: BaseException | None = None
+    for uri in nodes[start:] + nodes[:start]:
+        conn = Connection(uri, heartbeat=HEARTBEAT_SECONDS, connect_timeout=5)
+        try:
+            conn.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+            return conn
+        except CONNECTION_ERRORS as exc:
+            discard(conn)
+            error = exc
+            if len(nodes) > 1:
+                log.warning("broker node %s refused: %s; trying the next", conn.as_uri(), exc)
+    raise error
+
+
+class RedactCredentials(logging.Filter):
+    """Masks the password of every URI in a log line. nameko logs AMQP_URI with only its first
+    password masked; with several nodes, the others would be written out in full."""
+
+    PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@;\s]*):[^@;\s]*@", re.I)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self.PASSWORD.sub(r"\g<scheme>:***@", message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def replicate_rpc_queues() -> None:
+    """Makes nameko declare each service's RPC queue (`rpc-<service>`) as a quorum queue.
+
+    nameko declares it as a classic queue, which lives on one broker node: while that node is down
+    no replica can consume it, nor even declare it (the broker answers 404, its home node is down),
+    and the service's RPC consumer stops for good. As a quorum queue it is replicated like every
+    other queue here. Call once per process, before the service container is set up. A classic
+    `rpc-<service>` left by an older release must be deleted once (README, "Production")."""
+    from nameko.rpc import RpcConsumer
+    if getattr(RpcConsumer.setup, "replicated", False):
+        return
+    declared_by_nameko = RpcConsumer.setup
+
+    def setup(self):
+        declared_by_nameko(self)
+        self.queue.queue_arguments = {**(self.queue.queue_arguments or {}), **QUORUM}
+    setup.replicated = True
+    RpcConsumer.setup = setup
 
 
 def discard(conn: Connection | None) -> None:

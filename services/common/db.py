@@ -1,14 +1,19 @@
-"""Database engines (SQLite or PostgreSQL) and schema creation; units of work are services/common/uow.py."""
+"""Database engines (SQLite or PostgreSQL) and each service's schema (its Alembic revisions, brought to
+head); units of work are services/common/uow.py."""
 from __future__ import annotations
 
 import logging
 import threading
 from pathlib import Path
 
-from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.pool import QueuePool
+
+# The module, not its names: migrate imports this module too (for ensure_database), and a
+# `from services.common.migrate import ...` here would find it half loaded.
+from services.common import migrate
 
 log = logging.getLogger(__name__)
 _engines: dict[str, Engine] = {}
@@ -79,17 +84,21 @@ def ensure_database(url: str) -> None:
         admin.dispose()
 
 
-_created: set[tuple[str, int]] = set()
+_created: set[tuple[str, str]] = set()
 _schema_lock = threading.Lock()      # green under eventlet: setups of one container run concurrently
 
 
-def create_schema(url: str, metadata: MetaData) -> Engine:
-    """Creates the database and tables once per process, however many extensions ask at once."""
+def create_schema(url: str, service: str) -> Engine:
+    """Brings the service's database to its newest revision once per process, however many extensions ask.
+
+    The database is created if missing and upgraded from whatever revision it is at (one made by
+    `metadata.create_all` before migrations existed is adopted first: services/common/migrate.py).
+    Replicas starting at once take turns on the database's migration lock; the later ones find the
+    work done."""
     with _schema_lock:
-        if (url, id(metadata)) not in _created:
-            ensure_database(url)
-            metadata.create_all(engine_for(url))
-            _created.add((url, id(metadata)))
+        if (url, service) not in _created:
+            migrate.upgrade_to_head(url, service)
+            _created.add((url, service))
         return engine_for(url)
 
 

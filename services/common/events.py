@@ -1,4 +1,19 @@
-"""The event contract: every message on the bus, its payload schema, its exchange and routing key."""
+"""The event contract: every message on the bus, its payload schema, its exchange and routing key.
+
+How it evolves (README, "Production"):
+- Events between our services are read tolerantly within a major schema version (`decode_event`): a
+  field this release does not know is ignored, not refused, so a newer producer may add an optional
+  field while older consumers still run. A new field must therefore be optional (have a default):
+  an older producer does not send it.
+- Anything else (a field removed, renamed, retyped or made required; a new meaning) is a new major
+  version: the event's `schema_version` goes up, and every consumer reads the versions it does not
+  write through an upcaster registered here (`@upcaster(type, version)`). A version with no upcaster
+  is refused, naming `schema_version`, and dead-lettered for replay once the consumer is upgraded.
+- Commands from outside systems (RaiseWhistle, the department reports) are validated strictly: a field
+  the contract does not name is refused, naming it, never silently dropped. What outside systems read
+  from us (the call-out, the outcomes) is as strict: they validate against the published schema, and
+  the department client does, so within a version those messages never change.
+"""
 from __future__ import annotations
 
 import uuid
@@ -7,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Callable, ClassVar, Literal, Optional
 
 from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, StringConstraints,
-                      ValidationError, field_validator)
+                      ValidationError, ValidationInfo, field_validator, model_validator)
 
 from services.common.reference import CODE, Urgency
 from services.common.tiers import EventSource, GridTier, HotlineClass, Verifier
@@ -46,8 +61,23 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+TOLERANT = "tolerant"       # validation context key: ignore fields the model does not name
+
+
 class Message(BaseModel):
+    """Strict by default: a field the model does not name is an error. Read with the TOLERANT context
+    (decode_event does), such fields are dropped instead, in nested models too."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_unknown_when_tolerant(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and info.context and info.context.get(TOLERANT):
+            fields = cls.model_fields
+            if any(key not in fields for key in data):
+                return {key: value for key, value in data.items() if key in fields}
+        return data
 
 
 class Place(Message):
@@ -59,6 +89,8 @@ class Place(Message):
 
 
 # ---------------------------------------------------------------- commands from outside systems
+# Strict: parsed with `parse`, which refuses any field the command does not name (naming it), so a
+# sender's misspelt optional field is an error it hears about, not a value silently lost.
 
 class RaiseWhistle(Message):
     """A street's request to raise a whistle (RPC, HTTP or `whistles` exchange, `raise.<street>`)."""
@@ -219,7 +251,10 @@ class Actor(Message):
 
 
 class Event(Message):
-    """Every event carries its type, a unique id, when it happened (UTC) and the schema version."""
+    """Every event carries its type, a unique id, when it happened (UTC) and the schema version.
+
+    `schema_version` is the major version this release writes (and reads without an upcaster); an
+    event type whose shape breaks overrides it, e.g. `schema_version: Literal[2] = 2`."""
 
     event_type: ClassVar[str]
     type: str = ""
@@ -858,12 +893,73 @@ def encode(message: Message) -> bytes:
 
 
 def decode_event(payload: dict) -> Event:
-    """Validates an event payload by its `type`; raises ContractError naming every bad field."""
+    """Validates an event payload by its `type`, tolerantly; raises ContractError naming every bad field.
+
+    A payload at the type's current schema version is validated with fields this release does not know
+    ignored. One at another version goes through the upcaster registered for (type, version) first. Any
+    other version is refused, naming `schema_version`, before its fields are looked at."""
     kind = payload.get("type") if isinstance(payload, dict) else None
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ContractError((FieldError(field="type", message=f"unknown event type {kind!r}"),))
-    return parse(cls, payload)
+    current = current_version(cls)
+    version = payload.get("schema_version", current)
+    if version != current:
+        payload = upcast(kind, version, current, payload)
+    return parse(cls, payload, tolerant=True)
+
+
+# ---------------------------------------------------------------- upcasters
+
+Upcaster = Callable[[dict], dict]
+# (event type, schema version) -> a function taking a payload of that version and returning the fields
+# of the type's current model. Empty while every event is at its first version.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def current_version(cls: type[Event]) -> int:
+    """The major schema version this release writes for an event type."""
+    return cls.model_fields["schema_version"].default
+
+
+def upcaster(event_type: str, version: int) -> Callable[[Upcaster], Upcaster]:
+    """Registers `fn(payload) -> payload` reading `event_type` at `version` as this release's model.
+
+    `version` may be older than the current one (events still in queues, outboxes and dead letters
+    from before the change) or newer (the step before a producer starts writing it: consumers that
+    read it must run everywhere first). The function returns the current model's fields;
+    `schema_version` is set for it."""
+    cls = EVENT_TYPES.get(event_type)
+    if cls is None:
+        raise ValueError(f"no event type {event_type!r}")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"schema version {version!r} is not a positive integer")
+    if version == current_version(cls):
+        raise ValueError(f"{event_type} is read at version {version} without an upcaster")
+    if (event_type, version) in UPCASTERS:
+        raise ValueError(f"an upcaster for {event_type} version {version} is already registered")
+
+    def register(fn: Upcaster) -> Upcaster:
+        UPCASTERS[(event_type, version)] = fn
+        return fn
+    return register
+
+
+def upcast(event_type: str, version: Any, current: int, payload: dict) -> dict:
+    fn = UPCASTERS.get((event_type, version)) if isinstance(version, int) and not isinstance(version, bool) \
+        else None
+    if fn is None:
+        known = sorted(v for (t, v) in UPCASTERS if t == event_type)
+        also = f", and through upcasters {', '.join(map(str, known))}" if known else ""
+        raise ContractError((FieldError(field="schema_version", message=(
+            f"version {version!r} of {event_type} is not read by this release (it reads {current}{also}): "
+            f"replay it once this consumer is upgraded")),))
+    try:
+        upcasted = fn(dict(payload))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ContractError((FieldError(field="schema_version", message=(
+            f"version {version} of {event_type} could not be upcast: {type(exc).__name__}: {exc}")),)) from None
+    return {**upcasted, "schema_version": current}
 
 
 class ContractError(ValueError):
@@ -885,10 +981,13 @@ def field_errors(exc: ValidationError) -> tuple[FieldError, ...]:
     return tuple(out)
 
 
-def parse(cls: Callable[..., Message], payload: Any):
+def parse(cls: Callable[..., Message], payload: Any, tolerant: bool = False):
+    """Validates payload as cls: strictly (an unknown field is an error), or with `tolerant` ignoring it."""
     if not isinstance(payload, dict):
         raise ContractError((FieldError(field="(message)", message="must be a JSON object"),))
     try:
+        if tolerant:
+            return cls.model_validate(payload, context={TOLERANT: True})  # type: ignore[attr-defined]
         return cls.model_validate(payload)  # type: ignore[attr-defined]
     except ValidationError as exc:
         raise ContractError(field_errors(exc)) from None

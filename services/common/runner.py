@@ -22,6 +22,9 @@ def main(argv: list[str]) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from services.common.broker import RedactCredentials, replicate_rpc_queues
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactCredentials())     # no broker password in a log line, however many nodes
     name = argv[0]
     settings = load_settings(name)
     module = importlib.import_module(f"services.{name}.service")
@@ -36,6 +39,7 @@ def main(argv: list[str]) -> int:
         # nameko names RPC queues `rpc-<service>` whatever the exchange; keep namespaces apart
         import nameko.rpc
         nameko.rpc.RPC_QUEUE_TEMPLATE = f"{settings.namespace}rpc-{{}}"
+    replicate_rpc_queues()          # quorum, like every other queue: it survives the loss of a node
     run([module.SERVICE], settings.nameko_config)
     return 0
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ DEFAULT_WEB = {"whistle": "127.0.0.1:8000", "dispatch": "127.0.0.1:8001",
 @dataclass(frozen=True)
 class Settings:
     service: str
-    amqp_uri: str
+    amqp_uri: str               # one broker node, or several separated by ';' (nodes of one cluster)
     database_url: str
     web_address: str
     namespace: str              # prefixed to every exchange and queue name (tests use their own)
@@ -47,6 +48,28 @@ class Settings:
         """An exchange or queue name inside this deployment's namespace."""
         return f"{self.namespace}{bus_name}"
 
+    @property
+    def amqp_nodes(self) -> tuple[str, ...]:
+        """The broker nodes to try, in the order given."""
+        return broker_nodes(self.amqp_uri)
+
+
+def broker_nodes(value: str, separators: str = ";") -> tuple[str, ...]:
+    """The AMQP URIs in `value`: one, or several separated by any of `separators` (empty ones dropped)."""
+    nodes = tuple(part.strip() for part in re.split(f"[{re.escape(separators)}]", value) if part.strip())
+    if not nodes:
+        raise ValueError("AMQP_URI: no broker node given")
+    return nodes
+
+
+def amqp_uri(env=os.environ) -> str:
+    """The broker nodes as one `;`-separated AMQP_URI (kombu's failover form): AMQP_URIS if set (URIs
+    separated by `;`, `,` or whitespace), else AMQP_URI (one URI, or several separated by `;`)."""
+    listed = env.get("AMQP_URIS", "").strip()
+    if listed:
+        return ";".join(broker_nodes(listed, "; ,\t\n"))
+    return ";".join(broker_nodes(env.get("AMQP_URI") or DEFAULT_AMQP_URI))
+
 
 def database_url(service: str, env=os.environ) -> str:
     explicit = env.get(f"{service.upper()}_DATABASE_URL")
@@ -58,7 +81,7 @@ def database_url(service: str, env=os.environ) -> str:
 def load_settings(service: str, env=os.environ) -> Settings:
     return Settings(
         service=service,
-        amqp_uri=env.get("AMQP_URI", DEFAULT_AMQP_URI),
+        amqp_uri=amqp_uri(env),
         database_url=database_url(service, env),
         web_address=env.get(f"{service.upper()}_WEB_ADDRESS", DEFAULT_WEB[service]),
         namespace=env.get("BUS_NAMESPACE", ""),

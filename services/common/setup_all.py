@@ -19,7 +19,7 @@ def main() -> int:
             prepare(settings)
         else:
             from services.common.db import create_schema
-            create_schema(settings.database_url, module.metadata)
+            create_schema(settings.database_url, name)
         logging.info("%s ready (database %s)", name, settings.database_url.split("@")[-1])
     return 0
 

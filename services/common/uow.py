@@ -58,7 +58,7 @@ class Store(DependencyProvider):
 
     def setup(self):
         settings = self.container.config["SETTINGS"]
-        self.attach(create_schema(settings.database_url, self.platform.metadata), settings)
+        self.attach(create_schema(settings.database_url, settings.service), settings)
 
     def attach(self, engine: Engine, settings=None) -> "Store":
         """Attaches the store to an engine (setup does it in a service; tests may do it directly)."""

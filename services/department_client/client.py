@@ -27,7 +27,9 @@ Delivery guarantees:
 
 Credentials: the department's own broker account (`dept-<code>`, created by `make provision`), from
 the environment (amqp_uri_from_env): CHUISHAO_AMQP_URI, or AMQP_URI's broker with CHUISHAO_AMQP_USER and
-CHUISHAO_AMQP_PASSWORD. Such an account may bind only its own keys and publish only its own reports;
+CHUISHAO_AMQP_PASSWORD. The URI may name several nodes of one cluster, `;`-separated: the client
+connects to the first that answers, so a department system that opens a new client after losing its
+node reaches another. Such an account may bind only its own keys and publish only its own reports;
 every message the client publishes carries the account as its AMQP `user_id`, which the broker
 checks, so the services can tell who sent it (SENDER_CHECK=user_id).
 
@@ -55,10 +57,10 @@ from services.common.events import (CALLOUTS, CHECKINS, DEADLETTERS, Arrive, Cal
                                     Complete, ContractError, DepartmentReport, FieldError, Place,
                                     ReportOutcome, Return, encode, parse)
 from services.common.reference import CODE
+from services.common.settings import amqp_uri as services_amqp_uri, broker_nodes
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_TIMEOUT = 10.0          # seconds to wait for the dispatch service's answer to a report
 POLL_SECONDS = 0.25             # granularity of the bounded waits
 # The services declare the call-out queue as a durable quorum queue (services.common.broker.declare_queue);
@@ -69,27 +71,35 @@ Location = Union[Place, Mapping[str, Any], str]
 
 
 def amqp_uri_from_env(env: Mapping[str, str] = os.environ) -> str:
-    """The broker URI with the department's credentials: CHUISHAO_AMQP_URI if set; otherwise AMQP_URI
-    (default: the local broker) with CHUISHAO_AMQP_USER / CHUISHAO_AMQP_PASSWORD as its account when set."""
+    """The broker URI with the department's credentials: CHUISHAO_AMQP_URI if set; otherwise the
+    services' nodes (AMQP_URIS, or AMQP_URI; default: the local broker) with CHUISHAO_AMQP_USER /
+    CHUISHAO_AMQP_PASSWORD as the account of each when set. Several nodes come `;`-separated."""
     if env.get("CHUISHAO_AMQP_URI"):
         return env["CHUISHAO_AMQP_URI"]
-    uri = env.get("AMQP_URI") or DEFAULT_AMQP_URI
+    nodes = broker_nodes(services_amqp_uri(env))
     user = env.get("CHUISHAO_AMQP_USER")
     if not user:
-        return uri
-    parts = urlparse(uri)
+        return ";".join(nodes)
     account = quote(user, safe="") + ":" + quote(env.get("CHUISHAO_AMQP_PASSWORD", ""), safe="")
-    netloc = f"{account}@{parts.hostname or '127.0.0.1'}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
+    with_account = []
+    for uri in nodes:
+        parts = urlparse(uri)
+        netloc = f"{account}@{parts.hostname or '127.0.0.1'}" + (f":{parts.port}" if parts.port else "")
+        with_account.append(parts._replace(netloc=netloc).geturl())
+    return ";".join(with_account)
 
 
 def redacted(uri: str) -> str:
-    """The URI with its password replaced, for messages and logs."""
-    parts = urlparse(uri)
-    if parts.password is None:
-        return uri
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
+    """The URI (or `;`-separated URIs) with the password replaced, for messages and logs."""
+    shown = []
+    for node in uri.split(";"):
+        parts = urlparse(node)
+        if parts.password is None:
+            shown.append(node)
+            continue
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        shown.append(parts._replace(netloc=netloc).geturl())
+    return ";".join(shown)
 
 
 def callout_queue(department_code: str) -> str:
@@ -145,13 +155,14 @@ class DepartmentClient:
         self.department_code = department_code
         self.namespace = namespace or ""
         self.timeout = timeout
-        params = pika.URLParameters(amqp_uri)
+        nodes = [pika.URLParameters(uri) for uri in broker_nodes(amqp_uri)]
         # every message carries the account's name as its AMQP user_id: the broker refuses any other,
         # so the services (SENDER_CHECK=user_id) know the report comes from this department's account
-        self.user = params.credentials.username
-        params.client_properties = {"connection_name": f"department-client {department_code}"}
-        params.blocked_connection_timeout = max(30.0, timeout)   # a broker alarm fails the publish, not hangs it
-        self._connection = pika.BlockingConnection(params)
+        self.user = nodes[0].credentials.username
+        for params in nodes:
+            params.client_properties = {"connection_name": f"department-client {department_code}"}
+            params.blocked_connection_timeout = max(30.0, timeout)  # a broker alarm fails the publish, not hangs it
+        self._connection = pika.BlockingConnection(nodes)      # the first node, in order, that answers
         self._outcomes: deque[ReportOutcome] = deque(maxlen=1000)   # answers read, not yet claimed
         self._replies: Optional[str] = None
         try:

@@ -28,7 +28,7 @@ from services.dispatch import repository as repo
 from services.common.areas import load_area_map
 from services.dispatch.deadlines import chinese_workdays
 from services.dispatch.domain import IllegalStep, department_in_routing_key
-from services.dispatch.orm import metadata, platform
+from services.dispatch.orm import platform
 from services.dispatch.rules import Rules
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ def prepare(settings) -> None:
 
     from services.common.broker import declare_topology
     from services.common.db import create_schema
-    engine = create_schema(settings.database_url, metadata)
+    engine = create_schema(settings.database_url, settings.service)
     with engine.begin() as conn:
         repo.store_matrix(conn, process_rules().matrix, datetime.now(timezone.utc))
     declare_topology(settings, load_reference())

@@ -38,7 +38,8 @@ class ReplayOnStart(DependencyProvider):
     by both the consumer and the replay would be counted twice."""
 
     def setup(self):
-        engine = create_schema(self.container.config["SETTINGS"].database_url, metadata)
+        settings = self.container.config["SETTINGS"]
+        engine = create_schema(settings.database_url, settings.service)
         with engine.connect() as conn:
             rows = handlers.replay(conn)
         log.info("instruments rebuilt from %d read-model rows", rows)

@@ -12,7 +12,7 @@ from services.common.outbox_age import OutboxAgeProbe
 from services.common.uow import Store
 from services.common.web import HttpError, OpsEndpoints, json_api
 from services.roster import handlers
-from services.roster.orm import metadata, platform
+from services.roster.orm import platform
 
 
 class RosterService(OutboxAgeProbe, OpsEndpoints):
@@ -56,6 +56,6 @@ def prepare(settings) -> None:
 
     from services.common.db import create_schema
     from services.common.reference import load_reference
-    engine = create_schema(settings.database_url, metadata)
+    engine = create_schema(settings.database_url, settings.service)
     with engine.begin() as conn:
         handlers.load_officers(conn, load_reference())

@@ -254,5 +254,5 @@ def prepare(settings) -> None:
     """Creates the database and the queues where streets read their outcomes."""
     from services.common.broker import declare_topology
     from services.common.db import create_schema
-    create_schema(settings.database_url, metadata)
+    create_schema(settings.database_url, settings.service)
     declare_topology(settings, load_reference())

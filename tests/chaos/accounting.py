@@ -23,7 +23,7 @@ from services.metrics.orm import callout_facts, platform as m_platform
 from services.roster.orm import platform as r_platform, teams as r_teams
 from services.whistle.orm import platform as w_platform, timeline as w_timeline, whistles as w_whistles
 from tests.chaos.traffic import Ledger, departments_of
-from tests.support.bus import SERVICE_QUEUES, Bus, dead_letters as bus_dead_letters
+from tests.support.bus import SERVICE_QUEUES, Bus, dead_letters as bus_dead_letters, nodes_of
 
 METRIC = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 
@@ -71,7 +71,7 @@ BACKLOGS = (("whistle", w_platform), ("dispatch", d_platform), ("roster", r_plat
 def queue_depths(amqp_uri: str, namespace: str, departments=()) -> dict[str, int]:
     """Ready messages on each service queue, department call-out queue and the dead-letter queue."""
     depths = {}
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    connection = pika.BlockingConnection(nodes_of(amqp_uri))
     try:
         for queue in (*SERVICE_QUEUES, *(department_queue(d) for d in departments), DEADLETTERS):
             channel = connection.channel()
@@ -120,8 +120,11 @@ def dead_letters(amqp_uri: str, namespace: str) -> list[dict]:
     return out
 
 
-def progress(db: Databases, ledger: Ledger, metrics_url: str, amqp_uri: str, namespace: str) -> dict:
-    """Cheap counts for the drain loop: when these stop changing and agree, the system has settled."""
+def progress(db: Databases, ledger: Ledger, metrics_url: str | None, amqp_uri: str, namespace: str) -> dict:
+    """Cheap counts for the drain loop: when these stop changing and agree, the system has settled.
+
+    `metrics_url` None: metrics' Prometheus counters are not compared (several metrics replicas: each
+    rebuilds the whole history from the read model when it starts, so their sum is not the total)."""
     snap = ledger.snapshot()
     counts = {
         "confirmed": snap["confirmed"],
@@ -138,11 +141,14 @@ def progress(db: Databases, ledger: Ledger, metrics_url: str, amqp_uri: str, nam
                                          .where(w_timeline.c.kind == "callout.checked_in")),
     }
     counts["backlog"] = sum(backlog(db, s, p) for s, p in BACKLOGS)
-    try:
-        text = requests.get(metrics_url, timeout=5).text
-        counts["latency_count"] = int(metric_sum(text, "chuishao_checkin_latency_seconds_count"))
-    except requests.RequestException:
-        counts["latency_count"] = -1
+    if metrics_url is None:
+        counts["latency_count"] = None
+    else:
+        try:
+            text = requests.get(metrics_url, timeout=5).text
+            counts["latency_count"] = int(metric_sum(text, "chuishao_checkin_latency_seconds_count"))
+        except requests.RequestException:
+            counts["latency_count"] = -1
     try:
         depths = queue_depths(amqp_uri, namespace, departments_of(list(ledger.plans.values())))
         counts["queued"] = sum(v for k, v in depths.items() if k != DEADLETTERS and v > 0)
@@ -155,7 +161,7 @@ def progress(db: Databases, ledger: Ledger, metrics_url: str, amqp_uri: str, nam
 def settled(c: dict) -> bool:
     return (c["stored"] == c["confirmed"] and c["complete"] == c["stored"] and c["issued"] == c["delivered"]
             and c["checked_in"] == c["issued"] and c["accepted"] == c["checked_in"]
-            and c["facts_checked_in"] == c["checked_in"] and c["latency_count"] == c["checked_in"]
+            and c["facts_checked_in"] == c["checked_in"] and c["latency_count"] in (None, c["checked_in"])
             and c["timeline_checked_in"] == c["checked_in"] and c["backlog"] == 0 and c["queued"] == 0)
 
 
@@ -183,7 +189,7 @@ def _bodies(db: Databases, service: str, platform, event_type: str) -> list[dict
     return [json.loads(r.body) for r in rows]
 
 
-def collect(db: Databases, ledger: Ledger, metrics_url: str, broker, namespace: str,
+def collect(db: Databases, ledger: Ledger, metrics_url: str | None, broker, namespace: str,
             joint_categories: set[str]) -> Findings:
     f = Findings()
     amqp_uri = broker.amqp_uri
@@ -232,7 +238,8 @@ def collect(db: Databases, ledger: Ledger, metrics_url: str, broker, namespace: 
     facts = db.rows("metrics", select(callout_facts.c.callout_id, callout_facts.c.checked_in_at))
     fact_ids = {r.callout_id for r in facts}
     fact_checked = {r.callout_id for r in facts if r.checked_in_at is not None}
-    metrics_text = requests.get(metrics_url, timeout=10).text
+    prometheus = metrics_url is not None
+    metrics_text = requests.get(metrics_url, timeout=10).text if prometheus else ""
     latency_count = metric_sum(metrics_text, "chuishao_checkin_latency_seconds_count")
     issued_metric = metric_sum(metrics_text, "chuishao_callouts_issued_total")
     checkins_metric = metric_sum(metrics_text, "chuishao_checkins_total")
@@ -264,9 +271,10 @@ def collect(db: Databases, ledger: Ledger, metrics_url: str, broker, namespace: 
         "check-ins on whistle timelines": timeline_kinds["callout.checked_in"],
         "call-out facts in metrics": len(fact_ids),
         "check-ins in metrics facts": len(fact_checked),
-        "metrics chuishao_checkin_latency_seconds_count (sum)": int(latency_count),
-        "metrics chuishao_checkins_total (sum)": int(checkins_metric),
-        "metrics chuishao_callouts_issued_total (sum)": int(issued_metric),
+        **({"metrics chuishao_checkin_latency_seconds_count (sum)": int(latency_count),
+            "metrics chuishao_checkins_total (sum)": int(checkins_metric),
+            "metrics chuishao_callouts_issued_total (sum)": int(issued_metric)} if prometheus else
+           {"metrics' Prometheus counters": "not compared: several metrics replicas"}),
         "joint teams expected / assembled": f"{len(joint)} / {len(team_rows)}",
         "outbox backlog (all services)": sum(backlog(db, s, p) for s, p in BACKLOGS),
         "messages left on service queues": sum(v for k, v in depths.items() if k != DEADLETTERS and v > 0),
@@ -304,7 +312,8 @@ def collect(db: Databases, ledger: Ledger, metrics_url: str, broker, namespace: 
         c.callout_id for c in callout_rows if c.callout_id not in fact_ids)
     lost["check-in missing from metrics facts"] = sorted(checked_in - fact_checked)
     lost["latency observations missing from /metrics"] = (
-        [f"{int(len(checked_in) - latency_count)} observations"] if latency_count < len(checked_in) else [])
+        [f"{int(len(checked_in) - latency_count)} observations"]
+        if prometheus and latency_count < len(checked_in) else [])
     lost["progress missing from whistle timelines"] = sorted(
         wid for wid in request_of
         if timeline_per[wid]["callout.issued"] < callouts_of[wid]
@@ -328,9 +337,11 @@ def collect(db: Databases, ledger: Ledger, metrics_url: str, broker, namespace: 
     dup["one call-out announced twice"] = sorted(cid for cid, n in announced.items() if n > 1)
     dup["two check-ins recorded for one call-out"] = sorted(cid for cid, n in checkin_events.items() if n > 1)
     dup["latency observation counted twice in /metrics"] = (
-        [f"{int(latency_count - len(checked_in))} observations"] if latency_count > len(checked_in) else [])
+        [f"{int(latency_count - len(checked_in))} observations"]
+        if prometheus and latency_count > len(checked_in) else [])
     dup["call-out counted twice in /metrics"] = (
-        [f"{int(issued_metric - len(callout_rows))} call-outs"] if issued_metric > len(callout_rows) else [])
+        [f"{int(issued_metric - len(callout_rows))} call-outs"]
+        if prometheus and issued_metric > len(callout_rows) else [])
     dup["progress recorded twice on whistle timelines"] = sorted(
         wid for wid in request_of
         if timeline_per[wid]["callout.issued"] > callouts_of[wid]
@@ -340,7 +351,7 @@ def collect(db: Databases, ledger: Ledger, metrics_url: str, broker, namespace: 
     return f
 
 
-def drain(db: Databases, ledger: Ledger, metrics_url: str, broker, namespace: str, deadline: float,
+def drain(db: Databases, ledger: Ledger, metrics_url: str | None, broker, namespace: str, deadline: float,
           stall: float, log=print) -> tuple[dict, str]:
     """Polls until the counts agree (settled), stop changing for `stall` seconds, or the deadline passes."""
     last, changed = None, time.monotonic()

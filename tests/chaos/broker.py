@@ -1,17 +1,20 @@
-"""A private RabbitMQ node for the fault suite: its own name, ports, data and logs, never the machine's broker.
+"""Private RabbitMQ nodes for the fault suite: their own names, ports, data and logs, never the machine's broker.
 
-The node runs in the foreground as a child process of the suite (so a crashed test leaves nothing
+A node runs in the foreground as a child process of the suite (so a crashed test leaves nothing
 behind that we cannot find), with a config file of its own: the machine's /etc/rabbitmq config would
-make it listen on the shared port 5672.
+make it listen on the shared port 5672. PrivateCluster joins several such nodes into one cluster
+(a shared Erlang cookie, `rabbitmqctl join_cluster`), all on loopback ports.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -49,14 +52,18 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
 class PrivateBroker:
     """One RabbitMQ node on 127.0.0.1:<port>, data under `base`; start, stop and restart keep its data."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, nodename: str | None = None, cookie: str | None = None):
         scripts = rabbitmq_scripts()
         if scripts is None:
             raise RuntimeError("rabbitmq-server is not installed")
         self.server, self.ctl = scripts
         self.base = base
         self.base.mkdir(parents=True, exist_ok=True)
-        self.nodename = f"chaos-{uuid.uuid4().hex[:8]}@localhost"
+        self.nodename = nodename or f"chaos-{uuid.uuid4().hex[:8]}@localhost"
+        if cookie is not None:            # the nodes of one cluster (and their rabbitmqctl) share it
+            path = base / ".erlang.cookie"
+            path.write_text(cookie)
+            path.chmod(0o400)
         self.port = free_port()
         self.dist_port = free_port()
         self.log_path = base / "node.out"
@@ -171,3 +178,91 @@ class PrivateBroker:
                 continue
             out.append(f"--- {path.name}\n" + "\n".join(text))
         return "\n".join(out) or "(no broker log)"
+
+
+class PrivateCluster:
+    """`size` private nodes on loopback ports joined into one cluster, the first being the seed.
+
+    Behaves as a PrivateBroker where the fault suite reads the broker (amqp_uri, ctl_run,
+    diagnostics): amqp_uri lists every node, `;`-separated, as AMQP_URI takes it; rabbitmqctl runs
+    against the first node that is up."""
+
+    def __init__(self, base: Path, size: int = 3):
+        cookie = uuid.uuid4().hex.upper()
+        run = uuid.uuid4().hex[:6]
+        self.nodes = [PrivateBroker(base / f"node{i}", f"cluster-{run}-{i}@localhost", cookie)
+                      for i in range(1, size + 1)]
+
+    @property
+    def amqp_uri(self) -> str:
+        return ";".join(node.amqp_uri for node in self.nodes)
+
+    @property
+    def nodename(self) -> str:
+        return ", ".join(node.nodename for node in self.nodes)
+
+    def start(self, timeout: float = 120) -> "PrivateCluster":
+        """Starts the nodes side by side, then joins each to the seed (stop_app, join_cluster, start_app)."""
+        errors: list[BaseException] = []
+
+        def start(node):
+            try:
+                node.start(timeout)
+            except BaseException as exc:  # noqa: BLE001 - raised below, after every thread is done
+                errors.append(exc)
+        threads = [threading.Thread(target=start, args=(node,)) for node in self.nodes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        seed = self.nodes[0]
+        for node in self.nodes[1:]:
+            for args in (("stop_app",), ("join_cluster", seed.nodename), ("start_app",)):
+                done = node.ctl_run(*args, timeout=timeout)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{node.nodename}: rabbitmqctl {' '.join(args)} failed: "
+                                       f"{done.stdout}{done.stderr}\n{node.tail()}")
+        running = self.running_nodes()
+        if sorted(running) != sorted(node.nodename for node in self.nodes):
+            raise RuntimeError(f"the cluster formed with {running}, not every node")
+        return self
+
+    def running_nodes(self) -> list[str]:
+        """The nodes the cluster says are running (rabbitmqctl cluster_status, as JSON)."""
+        done = self.ctl_run("cluster_status", "--formatter", "json", timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"cluster_status failed: {done.stdout}{done.stderr}")
+        return json.loads(done.stdout)["running_nodes"]
+
+    def live(self) -> PrivateBroker:
+        for node in self.nodes:
+            if node.process is not None and node.process.poll() is None and port_open(node.port):
+                return node
+        raise RuntimeError("no node of the cluster is up")
+
+    def ctl_run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return self.live().ctl_run(*args, timeout=timeout)
+
+    def queues(self, namespace: str) -> dict[str, tuple[str, list[str]]]:
+        """Each queue of the namespace: its type and the nodes its replicas live on (none for a classic one)."""
+        done = self.ctl_run("list_queues", "name", "type", "members", "--formatter", "json", timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"list_queues failed: {done.stdout}{done.stderr}")
+        return {q["name"]: (q["type"], sorted(q.get("members") or [])) for q in json.loads(done.stdout)
+                if q["name"].startswith(namespace)}
+
+    def diagnostics(self) -> str:
+        return self.live().diagnostics()
+
+    def stop(self, timeout: float = 60) -> None:
+        for node in reversed(self.nodes):
+            node.stop(timeout)
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(f"=== {node.nodename}\n{node.tail(lines)}" for node in self.nodes)

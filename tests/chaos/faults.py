@@ -27,6 +27,8 @@ class FaultRecord:
     ended: float = 0.0                 # the cause removed: process respawned, node up, lock released, proxy healed
     probe: str | None = None           # the first whistle raised after the fault ended
     recovered: float | None = None     # when that whistle had reached all its departments
+    early_probe: str | None = None     # the first whistle raised after the fault began
+    early_done: float | None = None    # when that one had reached all its departments
     error: str | None = None
 
     @property
@@ -36,6 +38,12 @@ class FaultRecord:
     @property
     def recovery(self) -> float | None:
         return None if self.recovered is None else self.recovered - self.ended
+
+    @property
+    def served_after(self) -> float | None:
+        """From the start of the fault until the first whistle raised after it began was at every
+        department: less than the fault lasted when the system went on working through it."""
+        return None if self.early_done is None else self.early_done - self.started
 
 
 @dataclass
@@ -163,7 +171,12 @@ class Schedule(threading.Thread):
             log.exception("fault schedule failed")
 
     def _measure(self, record: FaultRecord) -> None:
-        """Waits (bounded) for the first whistle raised after the fault to reach all its departments."""
+        """Waits (bounded) for the first whistles raised after the fault began and after it ended to
+        reach all their departments."""
+        early = self.ledger.first_attempt_after(record.started)
+        if early:
+            record.early_probe = early
+            record.early_done = self._wait(lambda: self.ledger.completed_at.get(early), self.recovery_timeout)
         probe = self._wait(lambda: self.ledger.first_attempt_after(record.ended), self.recovery_timeout)
         if not probe:
             return
@@ -183,3 +196,47 @@ class Schedule(threading.Thread):
 
     def stop(self):
         self.stopping.set()
+
+
+def stop_node(cluster, index: int, down_seconds: float, while_down: Callable[[], None] | None = None) -> Fault:
+    """`rabbitmqctl stop` of one node, `down_seconds` (at least; `while_down` runs meanwhile), start."""
+    node = cluster.nodes[index]
+
+    def inject():
+        node.stop()
+        _down(down_seconds, while_down)
+        node.start()
+    return Fault(f"stop node {index + 1}", f"rabbitmqctl stop of {node.nodename}, {down_seconds:g} s down, "
+                 f"start (rejoins the cluster)", inject)
+
+
+def kill_node(cluster, index: int, down_seconds: float, while_down: Callable[[], None] | None = None) -> Fault:
+    """SIGKILL of one node's whole process group, `down_seconds` (at least) down, start."""
+    node = cluster.nodes[index]
+
+    def inject():
+        node.kill()
+        _down(down_seconds, while_down)
+        node.start()
+    return Fault(f"kill -9 node {index + 1}", f"SIGKILL of {node.nodename}, {down_seconds:g} s down, start "
+                 f"(rejoins the cluster)", inject)
+
+
+def _down(seconds: float, while_down: Callable[[], None] | None) -> None:
+    until = time.monotonic() + seconds
+    if while_down is not None:
+        while_down()
+    time.sleep(max(0.0, until - time.monotonic()))
+
+
+def rolling_restart(stack, service: str) -> Fault:
+    """Every replica of the service in turn: SIGTERM, wait for it to exit, start it, wait for /health."""
+    keys = stack.replica_keys(service)
+
+    def inject():
+        for key in keys:
+            process = stack.processes[key]
+            process.stop()                                # SIGTERM: finishes what it holds, then exits
+            process.start(timeout=90)
+    return Fault(f"rolling restart {service}", f"{len(keys)} replicas of {service}, one at a time: SIGTERM, "
+                 f"exit, start, ready", inject)

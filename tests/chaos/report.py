@@ -1,4 +1,4 @@
-"""The fault suite's report: a plain-text table on stdout and var/chaos-report.md."""
+"""The fault suite's report: a plain-text table on stdout and in var/ (chaos-report.md by default)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -15,7 +15,7 @@ def _examples(items: list, n: int = 5) -> str:
 
 
 def render(settings: dict, findings: Findings, faults: list[FaultRecord], drain: dict, elapsed: dict,
-           diagnostics: str = "") -> str:
+           diagnostics: str = "", observed: dict | None = None) -> str:
     out = [f"# Fault suite report ({datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M:%S')} UTC)", ""]
     out += ["## Run", "", "| setting | value |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in settings.items()]
@@ -28,18 +28,25 @@ def render(settings: dict, findings: Findings, faults: list[FaultRecord], drain:
             "| kind | count | examples |", "|---|---:|---|"]
     out += [f"| {k} | {len(v)} | {_examples(v)} |" for k, v in findings.duplicates.items()]
     out += ["", "## Faults and time to recover", "",
-            "Recovery: from the end of the fault (process respawned, node started, lock released, proxy "
-            "healed) until the first whistle raised after it had reached every one of its departments.", "",
-            "| # | fault | what | sent at start | fault lasted (s) | recovered after (s) | note |",
-            "|---:|---|---|---:|---:|---:|---|"]
+            "Recovered after: from the end of the fault (process respawned, node started, lock released, proxy "
+            "healed) until the first whistle raised after it had reached every one of its departments. "
+            "Through it: from the start of the fault until the first whistle raised after it began had; less "
+            "than the fault lasted when the system went on working through it (-: no whistle was sent while "
+            "it lasted).", "",
+            "| # | fault | what | sent at start | fault lasted (s) | through it (s) | recovered after (s) | note |",
+            "|---:|---|---|---:|---:|---:|---:|---|"]
     for i, r in enumerate(faults, 1):
         if not r.started:
-            out.append(f"| {i} | {r.name} | {r.description} | - | - | - | not injected |")
+            out.append(f"| {i} | {r.name} | {r.description} | - | - | - | - | not injected |")
             continue
         recovery = f"{r.recovery:.1f}" if r.recovery is not None else "not within the limit"
+        through = f"{r.served_after:.1f}" if r.served_after is not None else "-"
         note = r.error or (f"probe {r.probe}" if r.probe else "no whistle raised after it")
-        out.append(f"| {i} | {r.name} | {r.description} | {r.sent_at_start} | {r.duration:.1f} | {recovery} | "
-                   f"{note} |")
+        out.append(f"| {i} | {r.name} | {r.description} | {r.sent_at_start} | {r.duration:.1f} | {through} | "
+                   f"{recovery} | {note} |")
+    if observed:
+        out += ["", "## Observed during the stream", "", "| what | value |", "|---|---:|"]
+        out += [f"| {k} | {v} |" for k, v in observed.items()]
     out += ["", "## On the wire (duplicates here are expected and harmless)", "", "| what | count |", "|---|---:|"]
     out += [f"| {k} | {v} |" for k, v in findings.wire.items()]
     out += ["", f"## Dead letters: {len(findings.dead_letters)}", ""]
@@ -58,8 +65,8 @@ def render(settings: dict, findings: Findings, faults: list[FaultRecord], drain:
     return "\n".join(out)
 
 
-def write(text: str, root: Path) -> Path:
-    path = root / "var" / "chaos-report.md"
+def write(text: str, root: Path, name: str = "chaos-report.md") -> Path:
+    path = root / "var" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path

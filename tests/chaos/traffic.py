@@ -24,6 +24,7 @@ from services.common.backoff import reconnect_delay
 from services.common.events import WHISTLES
 from services.common.reference import ReferenceData
 from services.department_client import DepartmentClient
+from tests.support.bus import nodes_of
 
 log = logging.getLogger("chaos")
 RID = re.compile(r"\[chaos (\S+)\]")
@@ -223,13 +224,15 @@ class Ledger:
                     "checkins": len(self.checkins), "accepted": len(self.accepted)}
 
 
-def _params(amqp_uri: str, name: str) -> pika.URLParameters:
-    params = pika.URLParameters(amqp_uri)
-    params.client_properties = {"connection_name": name}
-    params.socket_timeout = 5
-    params.blocked_connection_timeout = 30
-    params.connection_attempts = 1
-    return params
+def _params(amqp_uri: str, name: str) -> list[pika.URLParameters]:
+    """Each node of the (`;`-separated) AMQP_URI, tried in turn by BlockingConnection."""
+    nodes = nodes_of(amqp_uri)
+    for params in nodes:
+        params.client_properties = {"connection_name": name}
+        params.socket_timeout = 5
+        params.blocked_connection_timeout = 30
+        params.connection_attempts = 1
+    return nodes
 
 
 def _close_quietly(connection) -> None:

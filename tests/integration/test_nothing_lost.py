@@ -16,7 +16,7 @@ from services.common.db import create_schema
 from services.common.events import WhistleOutcome, WhistleRaised
 from services.common.outbox import Relay
 from services.common.settings import load_settings
-from services.whistle.orm import metadata as whistle_metadata, platform as whistle_platform
+from services.whistle.orm import platform as whistle_platform
 from tests.support.bus import dead_letters
 from tests.support.processes import ROOT, drop_databases
 from tests.support.samples import publish_event, raised, whistle_request
@@ -95,7 +95,7 @@ def _relay(stack, amqp_uri: str):
     settings = load_settings("whistle", {"AMQP_URI": amqp_uri, "BUS_NAMESPACE": stack.namespace,
                                          "DATABASE_URL": stack.database_url.replace("{service}", "relaytest"),
                                          "CONFIRM_TIMEOUT_SECONDS": "3"})
-    engine = create_schema(settings.database_url, whistle_metadata)
+    engine = create_schema(settings.database_url, "whistle")
     factory = sessionmaker(bind=engine)
     return Relay(whistle_platform, engine, ConfirmedPublisher(settings), "test"), factory
 

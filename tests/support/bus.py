@@ -10,6 +10,13 @@ import pika
 from services.common.broker import HOTLINE_ANSWERS, department_queue, street_queue
 from services.common.events import DEADLETTERS, EXCHANGES
 from services.common.reference import load_reference
+from services.common.settings import broker_nodes
+
+
+def nodes_of(amqp_uri: str) -> list[pika.URLParameters]:
+    """pika's parameters for each node of a `;`-separated AMQP_URI: BlockingConnection tries them in turn."""
+    return [pika.URLParameters(uri) for uri in broker_nodes(amqp_uri)]
+
 
 def service_queues() -> list[str]:
     """Every queue the services' bus entrypoints declare, read from the services themselves."""
@@ -34,7 +41,7 @@ class Bus:
 
     def __init__(self, amqp_uri: str, namespace: str):
         self.namespace = namespace
-        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+        self.connection = pika.BlockingConnection(nodes_of(amqp_uri))
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
         for name in EXCHANGES:

@@ -23,7 +23,7 @@ from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecid
 from services.common.reference import load_reference
 from services.dispatch.domain import IllegalStep
 from tests.support.dispatch import DispatchDriver
-from services.dispatch.orm import arbitrations, callouts, cases, metadata, platform, step_deadlines
+from services.dispatch.orm import arbitrations, callouts, cases, platform, step_deadlines
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 4, 1, 0, tzinfo=UTC)          # Monday 09:00 in Beijing
@@ -60,7 +60,7 @@ class DispatchMachine(RuleBasedStateMachine):
         super().__init__()
         self.directory = tempfile.mkdtemp(prefix="dispatch-properties-")
         self.url = f"sqlite:///{self.directory}/dispatch.db"
-        self.engine = create_schema(self.url, metadata)
+        self.engine = create_schema(self.url, "dispatch")
         self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.dispatcher = DispatchDriver(self.factory, REFERENCE, weekdays)
         self.dispatcher.store_matrix(T0)

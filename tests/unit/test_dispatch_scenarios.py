@@ -28,7 +28,7 @@ from services.common.reference import DEFAULT_PATH, ReferenceData, load_referenc
 from services.common.areas import load_area_map
 from services.dispatch.domain import IllegalStep
 from tests.support.dispatch import DispatchDriver
-from services.dispatch.orm import callouts, matrix_versions, metadata, platform, step_deadlines
+from services.dispatch.orm import callouts, matrix_versions, platform, step_deadlines
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 4, 1, 0, tzinfo=UTC)          # Monday 09:00 in Beijing
@@ -88,7 +88,7 @@ class World:
 @pytest.fixture
 def world(tmp_path):
     url = f"sqlite:///{tmp_path / 'dispatch.db'}"
-    engine = create_schema(url, metadata)
+    engine = create_schema(url, "dispatch")
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     reference = load_reference()
     dispatcher = DispatchDriver(factory, reference, weekdays, areas=load_area_map(reference))
