@@ -69,9 +69,15 @@ def report_models() -> dict[str, type]:
     return dict(reports) if reports else {"checkin": events.CheckIn}
 
 
+def member_models() -> dict[str, type]:
+    """A joint team's members' commands by action, each published as `<action>.<department>`."""
+    return dict(getattr(events, "MEMBER_COMMANDS", {}))
+
+
 def command_models() -> tuple[type, ...]:
-    """Commands outside systems publish on the bus: a street's RaiseWhistle, a department's reports."""
-    return (events.RaiseWhistle, *report_models().values())
+    """Commands outside systems publish on the bus: a street's RaiseWhistle, a department's reports and
+    its team members' check-ins and declines."""
+    return (events.RaiseWhistle, *report_models().values(), *member_models().values())
 
 
 def event_models() -> tuple[type, ...]:
@@ -86,7 +92,8 @@ def http_models() -> tuple[type, ...]:
     """The contract models the HTTP APIs take or return."""
     return tuple(getattr(events, name) for name in (
         "RaiseWhistle", "CheckIn", "Arrive", "Complete", "Return", "CloseWhistle", "SendBack", "FollowUp",
-        "AddDepartment", "DecideArbitration", "ReportOutcome", "CheckInOutcome") if hasattr(events, name))
+        "AddDepartment", "DecideArbitration", "ReportOutcome", "CheckInOutcome", "CheckInAsMember",
+        "DeclineAssignment", "MemberOutcome") if hasattr(events, name))
 
 
 def route_template(model: type) -> events.Route:
@@ -147,6 +154,25 @@ def generated_channels() -> dict:
             "publish": {
                 "operationId": f"report_{action}",
                 "summary": f"A department reports: {action}.",
+                "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "bindingVersion": AMQP_BINDING}},
+                "message": {"$ref": f"#/components/messages/{model.__name__}"},
+            },
+        }
+    for action, model in member_models().items():
+        channels[f"{action}.{{department_code}}"] = {
+            "description": paragraphs(
+                summary_of(model),
+                f"Published by a department (for its officer on a joint team) to exchange `{events.CHECKINS}` "
+                f"(topic, durable) with routing key `{action}.<department_code>`, its own code; the "
+                f"`department_code` in the body must be that one and the officer's. Consumed by the roster "
+                f"service. Answered with a `MemberOutcome` on `outcome.<department_code>.<accepted|rejected>`. "
+                f"Sending it again is harmless: it is answered `accepted` with `repeated: true`."),
+            "parameters": {"department_code": {"$ref": "#/components/parameters/department_code"}},
+            "bindings": {"amqp": {"is": "routingKey", "exchange": _exchange(events.CHECKINS),
+                                  "bindingVersion": AMQP_BINDING}},
+            "publish": {
+                "operationId": action,
+                "summary": f"A team member's department sends {action}.",
                 "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "bindingVersion": AMQP_BINDING}},
                 "message": {"$ref": f"#/components/messages/{model.__name__}"},
             },

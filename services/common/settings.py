@@ -29,6 +29,7 @@ class Settings:
     batch_max: int = 100        # messages a bus consumer handles in one transaction
     workers: int = 10           # nameko's worker pool: batches, RPC calls and HTTP requests at once
     escalation_sweep_seconds: float = 5.0   # how often dispatch looks for missed deadlines
+    roster_sweep_seconds: float = 5.0       # how often the roster replaces no-shows, retries gaps, plans operations
 
     @property
     def nameko_config(self) -> dict:
@@ -66,4 +67,5 @@ def load_settings(service: str, env=os.environ) -> Settings:
         batch_max=int(env.get("BATCH_MAX", "100")),
         workers=int(env.get("WORKERS", "10")),
         escalation_sweep_seconds=float(env.get("ESCALATION_SWEEP_SECONDS", "5")),
+        roster_sweep_seconds=float(env.get("ROSTER_SWEEP_SECONDS", "5")),
     )

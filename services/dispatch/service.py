@@ -23,6 +23,7 @@ from services.dispatch.areas import load_area_map
 from services.dispatch.deadlines import chinese_workdays
 from services.dispatch.domain import IllegalStep, department_in_routing_key
 from services.dispatch.orm import metadata, platform
+from services.dispatch.roster_gap_entrypoints import RosterGapEndpoints
 from services.dispatch.rules import Rules
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def report_consumer(action: str):
                    outcome=rejected_report(action), verify=verify_department, sender="dept")
 
 
-class DispatchService(OpsEndpoints):
+class DispatchService(OpsEndpoints, RosterGapEndpoints):
     name = "dispatch"
     store = Store(platform)
     rules = RulesProvider()

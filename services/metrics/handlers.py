@@ -90,7 +90,11 @@ def _observations(event: Event, urgency_of: dict[str, str]) -> list:
         urgency = urgency_of.get(event.whistle_id, "unknown")
         return [lambda: m.ALL_CHECKED_IN_LATENCY.labels(urgency).observe(latency)]
     if isinstance(event, TeamAssembled):
-        return [m.TEAMS.labels(event.category, str(not event.gaps).lower()).inc]
+        counted = [m.TEAMS.labels(event.category, str(not event.gaps).lower()).inc]
+        if event.kind != "whistle":
+            return counted
+        latency = (event.assembled_at - event.formed_at).total_seconds()
+        return [*counted, lambda: m.TEAM_ASSEMBLY_LATENCY.labels(event.category).observe(latency)]
     if isinstance(event, CalloutArrived):
         latency = (event.arrived_at - event.issued_at).total_seconds()
         return [lambda: m.ARRIVAL_LATENCY.labels(event.department_code, event.urgency).observe(latency),

@@ -5,9 +5,9 @@ written for it: two per table, every column filled (nullable ones too), foreign 
 that exist, values that round-trip (aware UTC times, JSON with Chinese text, floats)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Connection
 
 ROWS_PER_TABLE = 2
@@ -31,6 +31,15 @@ def fill_empty_tables(connection: Connection, snapshot: Snapshot) -> Snapshot:
         snapshot[table.name] = read(connection, table)
     connection.commit()
     return snapshot
+
+
+def retired_by(script) -> frozenset[str]:
+    """The tables a revision drops on purpose, rows and all (its module's `retired_tables`)."""
+    return frozenset(getattr(script.module, "retired_tables", ()))
+
+
+def without(snapshot: Snapshot, tables) -> Snapshot:
+    return {name: rows for name, rows in snapshot.items() if name not in tables}
 
 
 def read(connection: Connection, table: Table) -> list[dict]:
@@ -79,6 +88,8 @@ def _value(column, n: int):
         return 106.5 + n / 8
     if isinstance(kind, DateTime):
         return datetime(2025, 3, 1, 8, 30, tzinfo=timezone.utc) + timedelta(minutes=n, microseconds=n)
+    if isinstance(kind, Date):
+        return date(2025, 3, 1) + timedelta(days=n)
     if isinstance(kind, JSON):
         return {"n": n, "note": "两图一表", "departments": ["chengguan", "zhujian"]}
     if isinstance(kind, Text):
