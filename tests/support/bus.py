@@ -117,7 +117,7 @@ def delete_namespace(amqp_uri: str, namespace: str, services=("whistle", "dispat
     reference = load_reference()
     queues = [*service_queues(), DEADLETTERS, *(f"rpc-{s}" for s in services)]
     queues += [department_queue(d.code) for d in reference.departments]
-    queues += [f"department.{d.code}.outcomes" for d in reference.departments]
+    queues += [f"department.{d.code}.{kind}" for d in reference.departments for kind in ("outcomes", "assignments")]
     queues += [street_queue(s.code) for s in reference.streets]
     connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
     try:
