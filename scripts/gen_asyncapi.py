@@ -11,7 +11,8 @@ Each document is written by hand except for blocks fenced by `# >>> generated: <
                                    = its type on `events`, from events.EVENT_TYPES and route_of)
                         messages   one message per contract model (commands and every event type)
                         schemas    one JSON Schema per contract model
-  deploy/openapi.yaml   schemas    the JSON Schemas of the contract models the HTTP APIs use
+  deploy/openapi.yaml   schemas    the JSON Schemas of the contract models the HTTP APIs use, and of the
+                                   roster's request bodies (officers, rotations, overrides, swaps, leave)
 
 Schemas are pydantic's own (validation mode), nested models hoisted beside them and referenced as
 #/components/schemas/<Model>: exactly what the services validate. The public channels (raise, outcomes,
@@ -89,11 +90,14 @@ def contract_models() -> tuple[type, ...]:
 
 
 def http_models() -> tuple[type, ...]:
-    """The contract models the HTTP APIs take or return."""
+    """The contract models the HTTP APIs take or return, and the roster's request bodies."""
+    from services.roster.officers import Officer
+    from services.roster.schedule import Leave, Override, RotationSet, Swap
     return tuple(getattr(events, name) for name in (
         "RaiseWhistle", "CheckIn", "Arrive", "Complete", "Return", "CloseWhistle", "SendBack", "FollowUp",
         "AddDepartment", "DecideArbitration", "ReportOutcome", "CheckInOutcome", "CheckInAsMember",
-        "DeclineAssignment", "MemberOutcome") if hasattr(events, name))
+        "DeclineAssignment", "MemberOutcome") if hasattr(events, name)) + (Officer, RotationSet, Override, Swap,
+                                                                           Leave)
 
 
 def route_template(model: type) -> events.Route:

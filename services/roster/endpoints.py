@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Optional
 
 from nameko.rpc import rpc
 from nameko.web.handlers import http
@@ -17,12 +16,11 @@ from services.common.authweb import AUTH_ERRORS
 from services.common.errors import REFUSALS, Invalid, NotFound
 from services.common.events import (MAX_BODY_BYTES, CheckInAsMember, DeclineAssignment, MemberCommand, parse)
 from services.common.guard import Auth, guarded, guarded_rpc
-from services.common.reference import Strict
 from services.common.web import HttpError, json_api, read_json
 from services.roster import handlers, management
 from services.roster import repository as repo
 from services.roster.officers import CHINA, Officer
-from services.roster.schedule import Leave, Override, Rotation, Swap
+from services.roster.schedule import Leave, Override, RotationSet, Swap
 
 EXPECTED = (*REFUSALS, *AUTH_ERRORS)
 DEFAULT_WINDOW = timedelta(days=14)
@@ -40,13 +38,6 @@ class JsonObject:
         if not isinstance(payload, dict):
             raise Invalid.one("(body)", "must be a JSON object")
         return payload
-
-
-class RotationsRequest(Strict):
-    """A department's whole set of rotations (replacing the ones it has), and optionally its time zone."""
-
-    rotations: tuple[Rotation, ...]
-    time_zone: Optional[str] = None
 
 
 def calendar_api(fn):
@@ -163,7 +154,7 @@ class RosterEndpoints:
         self._department(officer.department)
         return self._edit(management.update_officer, officer).model_dump(mode="json")
 
-    def _rotations(self, department: str, request: RotationsRequest) -> dict:
+    def _rotations(self, department: str, request: RotationSet) -> dict:
         self._department(department)
         return edited_body(department, self._edit(management.replace_rotations, department, request.rotations,
                                                   request.time_zone))
@@ -315,7 +306,7 @@ class RosterEndpoints:
     @guarded("roster.manage", obj="department")
     @json_api
     def http_rotations(self, request, code):
-        return 200, self._rotations(code, read_json(request, RotationsRequest))
+        return 200, self._rotations(code, read_json(request, RotationSet))
 
     @http("POST", "/api/v1/departments/<string:code>/schedule/overrides")
     @guarded("roster.manage", obj="department")
@@ -338,7 +329,7 @@ class RosterEndpoints:
     @rpc(expected_exceptions=EXPECTED)
     @guarded_rpc("roster.manage", obj="department")
     def replace_rotations(self, department_code: str, request: dict) -> dict:
-        return self._rotations(department_code, parse(RotationsRequest, request))
+        return self._rotations(department_code, parse(RotationSet, request))
 
     @rpc(expected_exceptions=EXPECTED)
     @guarded_rpc("roster.manage", obj="department")
