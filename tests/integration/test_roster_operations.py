@@ -1,6 +1,7 @@
-"""Planned joint operations (常态化联合执法) with the roster as its own process: an occurrence about to start
-gets its team once (a restart forms no second one), each member is told on the department's `planned`
-key with the operation's start, and the team is released when the occurrence is over."""
+"""Planned joint operations (常态化联合执法) with the roster (and the whistle service) as their own processes: an
+occurrence about to start gets its team once (a restart forms no second one), each member is told on the
+department's `planned` key with the operation's start and checks in, the team's assembly is no whistle's
+business (nothing dead-lettered), and the team is released when the occurrence is over."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -11,7 +12,9 @@ import yaml
 
 from services.common.auth.principals import Kind
 from services.common.reference import DEFAULT_PATH
+from services.department_client import DepartmentClient
 from services.roster.officers import CHINA
+from tests.support.bus import dead_letters
 from tests.support.tokens import Tokens
 
 pytestmark = pytest.mark.integration
@@ -44,7 +47,9 @@ def roster(stack, tmp_path_factory, starts, tokens):
 
 def test_an_operation_about_to_start_gets_one_team_released_when_it_is_over(stack, bus, starts, tokens):
     chengguan = bus.listen("assignments", "*.chengguan.#")
-    stack.start("roster")
+    shichang = bus.listen("assignments", "*.shichang.#")
+    assembled = bus.listen("events", "team.assembled")
+    stack.start("whistle", "roster")
     member, _, method = chengguan.get(predicate=lambda p: p["type"] == "team.officer_assigned")
     assert method.routing_key == "assignment.chengguan.planned"
     assert (member["kind"], member["operation_code"], member["whistle_id"]) == ("operation", "daxigou-evening-vending",
@@ -60,9 +65,16 @@ def test_an_operation_about_to_start_gets_one_team_released_when_it_is_over(stac
     team = requests.get(f"{stack.url('roster')}/api/v1/teams/{member['team_id']}",
                         headers=tokens.bearer(Kind.DEPARTMENT, "shichang"), timeout=5).json()
     assert team["departments"] == ["chengguan", "shichang"] and team["urgency"] == "planned"
+    other, _, _ = shichang.get(predicate=lambda p: p["type"] == "team.officer_assigned")
+    for code, who in (("chengguan", member), ("shichang", other)):
+        with DepartmentClient(stack.amqp_uri, code, namespace=stack.namespace) as client:
+            assert client.member_check_in(who["team_id"], who["officer"]["officer_code"]).outcome == "accepted"
+    on_site, _, _ = assembled.get(predicate=lambda p: p["team_id"] == member["team_id"])
+    assert (on_site["kind"], on_site["whistle_id"], on_site["gaps"]) == ("operation", None, [])
 
     released, _, _ = chengguan.get(timeout=LEAD_SECONDS + LASTS_SECONDS + 20,
                                    predicate=lambda p: p["type"] == "team.released")
     assert released["whole"] is True and released["team_id"] == member["team_id"]
     assert datetime.fromisoformat(released["released_at"].replace("Z", "+00:00")) >= starts + timedelta(
         seconds=LASTS_SECONDS)
+    assert dead_letters(bus) == []          # the whistle service passed the operation's team events over

@@ -5,8 +5,13 @@ table, iCal feeds that parse, the service history; a roster gap escalated by dis
 deadline until the department leaves the team."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import icalendar
 import pytest
@@ -271,6 +276,35 @@ def test_the_service_history_shows_who_served_on_time_and_who_did_not(stack, tok
     chiefs = requests.get(f"{stack.url('roster')}/api/v1/streets/daxigou/chiefs", headers=tokens.bearer(S, "daxigou"),
                           timeout=5).json()
     assert [(p["kind"], p["cadre_name"]) for p in chiefs["pairs"]] == [("street", "王建国"), ("road", "李秀英")]
+
+
+def chuishao(stack, tokens, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "AMQP_URI": stack.amqp_uri, "BUS_NAMESPACE": stack.namespace, "COLUMNS": "220",
+           "ROSTER_URL": stack.url("roster"), "CHUISHAO_TOKEN": tokens.token(D, "shichang")}
+    env.pop("CHUISHAO_LANG", None)
+    done = subprocess.run([str(Path(sys.executable).parent / "chuishao"), "dept", "--department", "shichang", *args],
+                          env=env, capture_output=True, text=True, encoding="utf-8", timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def test_a_member_checks_in_and_declines_from_the_command_line(stack, bus, tokens):
+    callout = issued(("chengguan", "shichang"), "street_vending")
+    with DepartmentClient(stack.amqp_uri, "shichang", namespace=stack.namespace) as sc:
+        publish_event(bus, callout)
+        member = next_for(sc, callout.whistle_id)
+    team, officer = member.team_id, member.officer.officer_code
+    refused = chuishao(stack, tokens, "decline", team, "--officer-code", "shichang-99", "--reason", "不在岗")
+    assert refused.returncode == 1 and "--officer-code" in refused.stdout + refused.stderr
+    done = chuishao(stack, tokens, "member-checkin", team, "--officer-code", officer, "--address", "滨江路夜市")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"已受理：联合执法队 {team} 队员 {officer} 的队员报到"
+    again = chuishao(stack, tokens, "member-checkin", team, "--officer-code", officer, "--via", "http", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["repeated"] is True
+    late = chuishao(stack, tokens, "decline", team, "--officer-code", officer, "--reason", "临时任务", "--json")
+    assert late.returncode == 1                                  # a member present cannot decline
+    assert json.loads(late.stdout)["errors"][0]["field"] == "officer_code"
+    close(bus, callout.whistle_id)
 
 
 def test_a_department_with_nobody_qualified_is_escalated_like_a_missed_deadline_until_it_leaves(stack, bus):
