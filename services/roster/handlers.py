@@ -112,12 +112,14 @@ def _whistle_case(event: CalloutsIssued) -> Case:
 
 
 def _on_issued(scene: Scene, event: CalloutsIssued) -> None:
+    if not event.joint_enforcement:
+        return                      # the category needs no team: none was formed, none will be
     uow, rules = scene.uow, scene.rules
     stored = repo.load_team(uow.conn, whistle_id=event.whistle_id, lock=True)
     lead = next((c for c in event.callouts if c.role == "lead"), None)
     if stored is None:
-        if not event.joint_enforcement or lead is None:
-            return                  # no team: not joint enforcement, or a supporting department called later
+        if lead is None:
+            return                  # a supporting department called later: the whistle has no team
         case = _whistle_case(event)
         supporting = participants(lead.department_code, event.departments, scene.roster.rostered)
         formed = form(str(uuid.uuid4()), case, lead.department_code, supporting,

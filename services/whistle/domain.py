@@ -11,7 +11,8 @@ from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecid
                                     ArbitrationOverdue, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
                                     CalloutEscalated, CalloutIssued, CalloutReturned, CalloutsIssued, CalloutStep, CloseWhistle,
                                     Event,
-                                    FieldError, FollowUp, FollowUpRecorded, RaiseWhistle, RosterGapEscalated,
+                                    FieldError, FollowUp, FollowUpRecorded, MemberCheckedIn, RaiseWhistle,
+                                    RosterGapEscalated,
                                     SendBack, TeamAssembled, WhistleClosed, WhistleLinked, WhistleOutcome,
                                     WhistleRaised, WhistleReopened, WhistleSentBack, iso)
 from services.common.field_errors import (ALREADY_FOLLOWED_UP, CLOSE_NOT_YET, DID_NOT_COMPLETE_WHISTLE_ROUND,
@@ -166,7 +167,8 @@ def next_state(state: WhistleState, event: Event) -> WhistleState:
         if event.round == state.round and state.status in (*WAITING, "dispatched", "all_checked_in"):
             return replace(state, status="all_completed", completed=event.departments)
         return state
-    if isinstance(event, (ArbitrationDecided, ArbitrationOverdue, TeamAssembled, RosterGapEscalated)):
+    if isinstance(event, (ArbitrationDecided, ArbitrationOverdue, TeamAssembled, MemberCheckedIn,
+                          RosterGapEscalated)):
         return state
     raise TypeError(f"no progress rule for {type(event).__name__}")
 
@@ -284,6 +286,11 @@ def timeline_entry(event: Event, reference: ReferenceData | None = None) -> Time
             event.assembled_at, "roster", message, params,
             {"team_id": event.team_id, "round": event.round, "gaps": list(event.gaps),
              "members": [m.officer_code for m in event.members]})
+    if isinstance(event, MemberCheckedIn):
+        return entry(
+            event.checked_in_at, event.department_code, "team.member_checked_in",
+            {"officer": event.officer.name, "department": event.department_code, "on_time": event.on_time},
+            {"team_id": event.team_id, "officer_code": event.officer.officer_code, "on_time": event.on_time})
     if isinstance(event, RosterGapEscalated):
         return entry(
             event.escalated_at, event.chased_by, "roster.gap_escalated",

@@ -9,7 +9,8 @@ from services.common.consumer import consume
 from services.common.errors import REFUSALS
 from services.common.i18n import accept_language, choose_language
 from services.common.events import (DISPATCH_PROGRESS, EVENTS, WHISTLES, CloseWhistle,
-                                    ContractError, FieldError, FollowUp, RaiseWhistle, SendBack, TeamAssembled,
+                                    ContractError, FieldError, FollowUp, MemberCheckedIn, RaiseWhistle, SendBack,
+                                    TeamAssembled,
                                     WhistleOutcome, parse)
 from services.common.reference import load_reference
 from services.common.uow import Store
@@ -20,7 +21,7 @@ from services.whistle.domain import (STATUSES, InvalidRequest, InvalidWhistle, W
 from services.whistle.orm import metadata, platform
 
 LIST_LIMIT = 200
-PROGRESS = (*DISPATCH_PROGRESS, TeamAssembled)
+PROGRESS = (*DISPATCH_PROGRESS, MemberCheckedIn, TeamAssembled)
 # exact keys, not `events.#`: an event type added later must not reach this queue and be dead-lettered
 PROGRESS_BINDINGS = tuple((EVENTS, cls.event_type) for cls in PROGRESS)
 

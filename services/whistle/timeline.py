@@ -81,6 +81,8 @@ MESSAGES: dict[str, Message] = {
     "whistle.all_checked_in": Message(N_("every department called checked in (%(count)s)")),
     "whistle.all_completed": Message(
         N_("every department called completed round %(round)s (%(count)s); the street may close it")),
+    "team.member_checked_in": Message(N_("%(officer)s of %(department)s checked in as a joint team member"),
+                                      {"department": "department"}),
     "team.on_site": Message(N_("joint team on site, led by %(lead)s: %(members)s"), {"members": "members"}),
     "team.on_site.gaps": Message(N_("joint team on site, led by %(lead)s: %(members)s; nobody yet from %(gaps)s"),
                                  {"members": "members", "gaps": "departments"}),

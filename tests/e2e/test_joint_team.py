@@ -99,6 +99,10 @@ def test_a_joint_team_turns_up_a_no_show_is_replaced_and_the_assembly_is_timed(s
     lines = wait_for(lambda: [e for e in requests.get(timeline_url, timeout=5).json()["timeline"]
                               if e["kind"] == "team.assembled"], what="the team on the whistle's timeline")
     assert lines[0]["summary"].startswith("联合执法队已到场") and instead.officer.name in lines[0]["summary"]
+    timeline = requests.get(timeline_url, timeout=5).json()["timeline"]
+    checked = [e for e in timeline if e["kind"] == "team.member_checked_in"]
+    assert [e["actor"] for e in checked][-1] == "chengguan" and len(checked) == 3     # each member in person
+    assert checked[-1]["detail"]["officer_code"] == instead.officer.officer_code
 
     metrics = f"{stack.url('metrics')}/metrics"
     text = wait_for(lambda: (t := requests.get(metrics, timeout=5).text) and re.search(

@@ -11,7 +11,7 @@ from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecid
                                     ArbitrationOverdue, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
                                     CalloutEscalated, CalloutReturned, CalloutsIssued, CloseWhistle, Deadlines,
                                     IssuedCallout,
-                                    FollowUp, Place, RaiseWhistle, RosterGapEscalated, SendBack, TeamAssembled,
+                                    FollowUp, MemberCheckedIn, Place, RaiseWhistle, RosterGapEscalated, SendBack, TeamAssembled,
                                     TeamOfficer,
                                     WhistleLinked, WhistleRaised)
 from services.common.reference import load_reference
@@ -70,6 +70,9 @@ EVENTS = [
                        category="illegal_construction", department_code="guihua", urgency="urgent",
                        reason="nobody_on_duty", detected_at=T0, level=1, tier="street", chased_by="daxigou",
                        chased_by_name_zh="街道吹哨报到工作专班", escalated_at=T0),
+    MemberCheckedIn(team_id="t-1", kind="whistle", whistle_id="w-1", street_code="daxigou",
+                    category="illegal_construction", department_code="zhujian", officer=MEMBERS[1], checked_in_at=T0,
+                    check_in_by=T0, on_time=False),
     TeamAssembled(**TEAM, lead=None, members=MEMBERS[1:], gaps=("chengguan",)),
     TeamAssembled(**TEAM, lead=MEMBERS[0], members=MEMBERS, gaps=()),
     TeamAssembled(**TEAM, lead=MEMBERS[0], members=MEMBERS, gaps=("guihua",)),
@@ -157,7 +160,9 @@ def test_lines_in_both_languages():
         "joint team on site, led by 王建国: 王建国 (District Urban Management and Law Enforcement Bureau) and 李娜 "
         "(District Housing and Urban-Rural Development Commission); nobody yet from District Planning and Natural "
         "Resources Sub-bureau")
-    gap = timeline_entry(EVENTS[-4], REFERENCE)
+    gap = timeline_entry(EVENTS[-5], REFERENCE)
+    member = timeline_entry(EVENTS[-4], REFERENCE)
+    assert member.summary == "区住房和城乡建设委员会的李娜以联合执法队员身份报到（超时）"
     assert gap.summary == ("区规划和自然资源分局无人可参加联合执法（无人在岗，自 2025-03-14 09:30 起）：升级至街道级督办，"
                            "由街道吹哨报到工作专班督办")
     assert "全部部门（2 个）已完成第 1 轮处置，街道可以销号" in by_text
