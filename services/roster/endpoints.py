@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from services.common.authweb import AUTH_ERRORS
 from services.common.errors import REFUSALS, Invalid, NotFound
-from services.common.events import (MAX_BODY_BYTES, CheckInAsMember, DeclineAssignment, MemberCommand, parse)
+from services.common.events import CheckInAsMember, DeclineAssignment, MemberCommand, parse
 from services.common.guard import Auth, guarded, guarded_rpc
 from services.common.web import HttpError, json_api, read_json
 from services.roster import handlers, management

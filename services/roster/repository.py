@@ -2,7 +2,7 @@
 operations, joint teams and their members (which are also the service history)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Optional
 
@@ -16,7 +16,7 @@ from services.roster.officers import Certificate, ChiefPair, Officer, Posting
 from services.roster.operations import JointOperation
 from services.roster.orm import (chief_pairs, duty_changes, duty_leave, duty_schedules, joint_operations,
                                  joint_teams, officer_records, operation_occurrences, team_members)
-from services.roster.schedule import DEFAULT_ZONE, DepartmentSchedule, Leave, Override, Rotation, Swap
+from services.roster.schedule import DEFAULT_ZONE, DepartmentSchedule, Leave, Override, Swap
 from services.roster.teams import ACTIVE, Case, Member, Slot, Team, Workload
 
 # ---------------------------------------------------------------- officers
@@ -153,11 +153,6 @@ def rostered(conn: Connection) -> frozenset[str]:
     """The departments that keep a duty roster (a schedule with rotations): they send team members."""
     return frozenset(r.department_code for r in conn.execute(select(duty_schedules.c.department_code,
                                                                     duty_schedules.c.rotations)) if r.rotations)
-
-
-def rotations_of(conn: Connection, department: str) -> tuple[Rotation, ...]:
-    row = conn.execute(select(duty_schedules.c.rotations).where(duty_schedules.c.department_code == department)).first()
-    return tuple(Rotation.model_validate(r) for r in (row.rotations if row else ()))
 
 
 # ---------------------------------------------------------------- planned operations
@@ -302,11 +297,6 @@ def save_team(conn: Connection, stored: StoredTeam, after: Team, next_sweep_at: 
         (member_id, {k: v for k, v in _member_values(new).items() if _member_values(old)[k] != v})
         for member_id, old, new in zip(stored.member_ids, before, after.members) if old != new])
     _insert_members(conn, after.team_id, after.members[len(before):])
-
-
-def replaced(stored: StoredTeam, team: Team) -> StoredTeam:
-    """The stored team as it is after save_team (for a second change in the same unit of work)."""
-    return replace(stored, team=team, version=stored.version + 1)
 
 
 def workload(conn: Connection) -> Workload:

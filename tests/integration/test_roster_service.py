@@ -17,7 +17,6 @@ import icalendar
 import pytest
 import requests
 import yaml
-from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.auth.principals import Kind
@@ -27,7 +26,6 @@ from services.common.reference import DEFAULT_PATH
 from services.department_client import DepartmentClient, MemberRejected
 from tests.support.samples import callouts_issued, publish_event
 from tests.support.tokens import Tokens
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 D, DI, S, A = Kind.DEPARTMENT, Kind.DISTRICT, Kind.STREET, Kind.ASSESSMENT
