@@ -84,7 +84,8 @@ class StoredSchedule:
     version: int              # 0: the department has no schedule row yet
 
 
-def schedules(conn: Connection, since: datetime, departments: Iterable[str] | None = None) -> dict[str, DepartmentSchedule]:
+def schedules(conn: Connection, since: datetime,
+              departments: Iterable[str] | None = None) -> dict[str, DepartmentSchedule]:
     """Every department's schedule (or these departments'), with the overrides, swaps and leave that
     end after `since` (older ones cannot change who is on duty from then on), changes in the order made."""
     wanted = None if departments is None else sorted(set(departments))
