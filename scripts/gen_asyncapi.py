@@ -11,7 +11,8 @@ Each document is written by hand except for blocks fenced by `# >>> generated: <
                                    = its type on `events`, from events.EVENT_TYPES and route_of)
                         messages   one message per contract model (commands and every event type)
                         schemas    one JSON Schema per contract model
-  deploy/openapi.yaml   schemas    the JSON Schemas of the contract models the HTTP APIs use
+  deploy/openapi.yaml   schemas    the JSON Schemas of the contract models the HTTP APIs use, and of the
+                                   roster's request bodies (officers, rotations, overrides, swaps, leave)
 
 Schemas are pydantic's own (validation mode), nested models hoisted beside them and referenced as
 #/components/schemas/<Model>: exactly what the services validate. The public channels (raise, outcomes,
@@ -75,10 +76,15 @@ def report_models() -> dict[str, type]:
     return dict(reports) if reports else {"checkin": events.CheckIn}
 
 
+def member_models() -> dict[str, type]:
+    """A joint team's members' commands by action, each published as `<action>.<department>`."""
+    return dict(getattr(events, "MEMBER_COMMANDS", {}))
+
+
 def command_models() -> tuple[type, ...]:
     """Commands outside systems publish on the bus: a street's RaiseWhistle, the 12345 hotline's tickets, a
-    department's reports."""
-    return (events.RaiseWhistle, events.HotlineTicket, *report_models().values())
+    department's reports and its team members' check-ins and declines."""
+    return (events.RaiseWhistle, events.HotlineTicket, *report_models().values(), *member_models().values())
 
 
 def event_models() -> tuple[type, ...]:
@@ -90,12 +96,16 @@ def contract_models() -> tuple[type, ...]:
 
 
 def http_models() -> tuple[type, ...]:
-    """The contract models the HTTP APIs take or return."""
+    """The contract models the HTTP APIs take or return, and the roster's request bodies."""
+    from services.roster.officers import Officer
+    from services.roster.schedule import Leave, Override, RotationSet, Swap
     return tuple(getattr(events, name) for name in (
         "RaiseWhistle", "CheckIn", "Arrive", "Complete", "Return", "CloseWhistle", "SendBack", "FollowUp",
-        "AddDepartment", "DecideArbitration", "RecordDecision", "ReportOutcome", "CheckInOutcome",
+        "AddDepartment", "DecideArbitration", "RecordDecision", "ReportOutcome", "CheckInOutcome", "CheckInAsMember",
+        "DeclineAssignment", "MemberOutcome",
         "OpenGridEvent", "AcceptGridEvent", "HandleGridEvent", "CloseGridEvent", "PassUpGridEvent",
-        "VerifyGridEvent", "WhistleGridEvent", "HotlineTicket", "TicketReceipt") if hasattr(events, name))
+        "VerifyGridEvent", "WhistleGridEvent", "HotlineTicket", "TicketReceipt") if hasattr(events, name)) + (
+        Officer, RotationSet, Override, Swap, Leave)
 
 
 def route_template(model: type) -> events.Route:
@@ -156,6 +166,25 @@ def generated_channels() -> dict:
             "publish": {
                 "operationId": f"report_{action}",
                 "summary": f"A department reports: {action}.",
+                "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "bindingVersion": AMQP_BINDING}},
+                "message": {"$ref": f"#/components/messages/{model.__name__}"},
+            },
+        }
+    for action, model in member_models().items():
+        channels[f"{action}.{{department_code}}"] = {
+            "description": paragraphs(
+                summary_of(model),
+                f"Published by a department (for its officer on a joint team) to exchange `{events.CHECKINS}` "
+                f"(topic, durable) with routing key `{action}.<department_code>`, its own code; the "
+                f"`department_code` in the body must be that one and the officer's. Consumed by the roster "
+                f"service. Answered with a `MemberOutcome` on `outcome.<department_code>.<accepted|rejected>`. "
+                f"Sending it again is harmless: it is answered `accepted` with `repeated: true`."),
+            "parameters": {"department_code": {"$ref": "#/components/parameters/department_code"}},
+            "bindings": {"amqp": {"is": "routingKey", "exchange": _exchange(events.CHECKINS),
+                                  "bindingVersion": AMQP_BINDING}},
+            "publish": {
+                "operationId": action,
+                "summary": f"A team member's department sends {action}.",
                 "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "bindingVersion": AMQP_BINDING}},
                 "message": {"$ref": f"#/components/messages/{model.__name__}"},
             },

@@ -11,7 +11,7 @@ from typing import Iterable
 import amqp
 from kombu import Connection
 
-from services.common.events import CALLOUTS, CHECKINS, DEADLETTERS, EXCHANGES, HOTLINE, WHISTLES
+from services.common.events import ASSIGNMENTS, CALLOUTS, CHECKINS, DEADLETTERS, EXCHANGES, HOTLINE, WHISTLES
 from services.common.reference import ReferenceData
 from services.common.settings import Settings
 
@@ -126,6 +126,11 @@ def department_queue(department_code: str) -> str:
     return f"department.{department_code}.callouts"
 
 
+def assignment_queue(department_code: str) -> str:
+    """Where a department reads its officers' joint-team assignments, replacements and releases."""
+    return f"department.{department_code}.assignments"
+
+
 def street_queue(street_code: str) -> str:
     return f"street.{street_code}.outcomes"
 
@@ -145,6 +150,8 @@ def declare_outside_parties(channel, settings: Settings, reference: ReferenceDat
                       [(CALLOUTS, f"callout.{department.code}.*")])
         declare_queue(channel, settings, f"department.{department.code}.outcomes",
                       [(CHECKINS, f"outcome.{department.code}.*")], {"x-message-ttl": OUTCOME_TTL_MS})
+        declare_queue(channel, settings, assignment_queue(department.code),
+                      [(ASSIGNMENTS, f"*.{department.code}.#")])
     for street in reference.streets:
         declare_queue(channel, settings, street_queue(street.code),
                       [(WHISTLES, f"outcome.{street.code}.*")], {"x-message-ttl": OUTCOME_TTL_MS})

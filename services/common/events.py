@@ -36,10 +36,13 @@ MAX_BODY_BYTES = 64 * 1024
 WHISTLES = "whistles"      # raise.<street_code>; outcome.<street_code>.<raised|rejected>
 CALLOUTS = "callouts"      # callout.<department_code>.<urgency>
 CHECKINS = "checkins"      # checkin.<department_code>; outcome.<department_code>.<accepted|rejected>
+# a joint team's members, to their own department: assignment.<department_code>.<urgency>,
+# replaced.<department_code>, released.<department_code>
+ASSIGNMENTS = "assignments"
 EVENTS = "events"          # <event_type>, e.g. whistle.raised, callout.checked_in
 HOTLINE = "hotline"        # ticket.<street_code>; receipt.<street_code>.<accepted|rejected>; answer.<street_code>
 DEADLETTERS = "deadletters"
-EXCHANGES = (WHISTLES, CALLOUTS, CHECKINS, EVENTS, HOTLINE)
+EXCHANGES = (WHISTLES, CALLOUTS, CHECKINS, ASSIGNMENTS, EVENTS, HOTLINE)
 
 Source = Literal["hotline_12345", "grid_patrol", "road_office", "street_office"]
 Role = Literal["lead", "support"]
@@ -383,6 +386,8 @@ class CalloutsIssued(Event):
     located_by: Optional[Literal["map", "given"]] = None
     callouts: tuple[IssuedCallout, ...] = Field(min_length=1)
     by: Optional[Actor] = None          # who called these departments (added or arbitrated), if anyone did
+    place: Optional[Place] = None       # where and what, for the members of a joint team
+    description: Optional[str] = None
 
 
 class CalloutStep(Event):
@@ -565,23 +570,168 @@ class WhistleReopened(Event):
     reopened_at: Instant
 
 
-class TeamMember(Message):
+# ---------------------------------------------------------------- joint enforcement teams ("城管+N")
+
+TeamKind = Literal["whistle", "operation"]
+AssignmentUrgency = Literal["emergency", "urgent", "normal", "complex", "planned"]   # planned: an operation
+ReplacedBecause = Literal["declined", "no_show", "off_shift"]
+GapReason = Literal["nobody_on_duty", "nobody_qualified", "all_at_limit", "all_tried"]
+MemberAction = Literal["member_checkin", "member_decline"]
+
+
+class TeamOfficer(Message):
+    """Who a team event is about, as people need to see them."""
+
     officer_code: str
     name: str
     department_code: str
+    badge: str
 
 
-class TeamAssembled(Event):
-    """A joint enforcement team ("城管+N") for one whistle, with its lead."""
+class TeamEvent(Event):
+    """What every team event names, so consumers never call back to ask."""
+
+    team_id: str
+    kind: TeamKind
+    whistle_id: Optional[str] = None           # kind whistle
+    operation_code: Optional[str] = None       # kind operation
+    occurrence_id: Optional[str] = None        # kind operation: which occurrence
+    street_code: Optional[str] = None          # None: a district-wide operation
+    category: str
+    round: int = 1
+
+
+class OfficerAssigned(TeamEvent):
+    """To the member's own department (`assignments`, `assignment.<department>.<urgency>`): its officer
+    is on the team, must check in by `check_in_by`, and who leads."""
+
+    event_type = "team.officer_assigned"
+    department_code: str
+    department_name_zh: str
+    officer: TeamOfficer
+    role: Role
+    lead: Optional[TeamOfficer]                # None while the lead department has a gap
+    urgency: AssignmentUrgency
+    community_code: Optional[str] = None
+    grid_code: Optional[str] = None
+    place: Optional[Place] = None
+    description: Optional[str] = None
+    starts_at: Optional[Instant] = None        # a planned operation's start
+    assigned_at: Instant
+    check_in_by: Instant
+    replaces: Optional[str] = None             # the officer code this member replaces
+
+
+class MemberCheckedIn(TeamEvent):
+    """A member checked in personally (报到) as a member of the team."""
+
+    event_type = "team.member_checked_in"
+    department_code: str
+    officer: TeamOfficer
+    checked_in_at: Instant
+    check_in_by: Instant
+    on_time: bool
+
+
+class MemberReplaced(TeamEvent):
+    """To the department (`assignments`, `replaced.<department>`): its officer is stood down; an
+    OfficerAssigned for `replaced_by` follows, or a RosterGap when nobody is left."""
+
+    event_type = "team.member_replaced"
+    department_code: str
+    officer: TeamOfficer
+    reason: ReplacedBecause
+    replaced_by: Optional[str]
+    replaced_at: Instant
+
+
+class RosterGap(TeamEvent):
+    """A department has nobody eligible for the team: dispatch escalates it like a missed deadline."""
+
+    event_type = "roster.gap"
+    department_code: str
+    role: Role
+    reason: GapReason
+    urgency: AssignmentUrgency
+    detected_at: Instant
+
+
+class TeamAssembled(TeamEvent):
+    """The quorum is present (by default: someone from every department): the team is on site."""
 
     event_type = "team.assembled"
+    lead: Optional[TeamOfficer]                # None only when the quorum does not require the lead
+    members: tuple[TeamOfficer, ...]           # present at assembly
+    gaps: tuple[str, ...]                      # departments without anyone present (only if the quorum allows)
+    formed_at: Instant
+    assembled_at: Instant
+
+
+class TeamReleased(TeamEvent):
+    """One per released department (`assignments`, `released.<department>`); `whole` when the whole
+    team is released (case closed, operation over)."""
+
+    event_type = "team.released"
+    department_code: str
+    officer: Optional[TeamOfficer]             # the member released, if the department had one
+    whole: bool
+    released_at: Instant
+
+
+class RosterGapEscalated(TeamEvent):
+    """督办 of a roster gap: a department still has nobody for the team, escalated like a missed
+    deadline (the same ladder, from when the gap was found); stops once someone is assigned."""
+
+    event_type = "roster.gap_escalated"
+    department_code: str
+    urgency: AssignmentUrgency
+    reason: GapReason
+    detected_at: Instant
+    level: int
+    tier: Tier
+    chased_by: str
+    chased_by_name_zh: str
+    escalated_at: Instant
+
+
+class MemberCommand(Message):
+    schema_version: Literal[1] = 1
+    request_id: Optional[str] = Field(default=None, max_length=128)
+    team_id: str = Field(min_length=1, max_length=64)
+    department_code: str = Field(pattern=CODE)
+    officer_code: str = Field(pattern=CODE)
+
+
+class CheckInAsMember(MemberCommand):
+    """报到 as a team member, personally (`checkins`, `member_checkin.<department>`; RPC; HTTP)."""
+
+    action: ClassVar[str] = "member_checkin"
+    location: Optional[Place] = None
+    note: Optional[str] = Field(default=None, max_length=MAX_TEXT)
+
+
+class DeclineAssignment(MemberCommand):
+    """The member cannot come (`checkins`, `member_decline.<department>`): the next officer is assigned."""
+
+    action: ClassVar[str] = "member_decline"
+    reason: str = Field(min_length=2, max_length=MAX_SHORT)
+
+
+MEMBER_COMMANDS: dict[str, type[MemberCommand]] = {c.action: c for c in (CheckInAsMember, DeclineAssignment)}
+
+
+class MemberOutcome(Event):
+    """The answer to a member command (`checkins`, `outcome.<department>.<accepted|rejected>`)."""
+
+    event_type = "member.outcome"
+    action: MemberAction
+    request_id: Optional[str]
     team_id: str
-    whistle_id: str
-    street_code: str
-    category: str
-    lead: TeamMember
-    members: tuple[TeamMember, ...]
-    gaps: tuple[str, ...]               # departments with nobody on duty: a roster gap
+    department_code: str
+    officer_code: str
+    outcome: Literal["accepted", "rejected"]
+    repeated: bool = False
+    errors: tuple[FieldError, ...] = ()
 
 
 # ---------------------------------------------------------------- below the whistle: grid events, 12345 tickets
@@ -858,13 +1008,14 @@ EVENT_TYPES: dict[str, type[Event]] = {
     (WhistleOutcome, WhistleRaised, WhistleLinked, CalloutIssued, CalloutsIssued, CalloutCheckedIn,
      CalloutArrived, CalloutCompleted, CalloutReturned, CalloutEscalated, ArbitrationOpened,
      ArbitrationOverdue, ArbitrationDecided, ReportOutcome, AllCheckedIn, AllCompleted, WhistleClosed,
-     WhistleSentBack, FollowUpRecorded, WhistleReopened, TeamAssembled,
+     WhistleSentBack, FollowUpRecorded, WhistleReopened, OfficerAssigned, MemberCheckedIn, MemberReplaced,
+     RosterGap, TeamAssembled, TeamReleased, RosterGapEscalated, MemberOutcome,
      GridEventOpened, GridEventVerified, GridEventAccepted, GridEventPassedUp, GridEventOverdue, GridEventHandled,
      GridEventWhistled, GridEventClosed, GridEventReopened, TicketReceipt, TicketAnswered)
 }
 DISPATCH_PROGRESS = (CalloutsIssued, CalloutCheckedIn, CalloutArrived, CalloutCompleted,
                      CalloutReturned, CalloutEscalated, ArbitrationOpened, ArbitrationOverdue, ArbitrationDecided,
-                     AllCheckedIn, AllCompleted)
+                     AllCheckedIn, AllCompleted, RosterGapEscalated)
 
 
 @dataclass(frozen=True)
@@ -879,12 +1030,18 @@ def route_of(event: Event) -> Route:
         return Route(WHISTLES, f"outcome.{event.street_code}.{event.outcome}")
     if isinstance(event, CalloutIssued):
         return Route(CALLOUTS, f"callout.{event.department_code}.{event.urgency}")
-    if isinstance(event, ReportOutcome):
+    if isinstance(event, (ReportOutcome, MemberOutcome)):
         return Route(CHECKINS, f"outcome.{event.department_code}.{event.outcome}")
     if isinstance(event, TicketReceipt):
         return Route(HOTLINE, f"receipt.{event.street_code}.{event.outcome}")
     if isinstance(event, TicketAnswered):
         return Route(HOTLINE, f"answer.{event.street_code}")
+    if isinstance(event, OfficerAssigned):
+        return Route(ASSIGNMENTS, f"assignment.{event.department_code}.{event.urgency}")
+    if isinstance(event, MemberReplaced):
+        return Route(ASSIGNMENTS, f"replaced.{event.department_code}")
+    if isinstance(event, TeamReleased):
+        return Route(ASSIGNMENTS, f"released.{event.department_code}")
     return Route(EVENTS, event.event_type)
 
 

@@ -5,10 +5,10 @@ accounts for the reference data, in the vhost of AMQP_URI (or --vhost) and under
 
 | account            | may publish                               | may bind / read                              |
 |--------------------|-------------------------------------------|----------------------------------------------|
-| `dept-<code>`      | `checkins`: `<action>.<code>` only         | `callouts`: `callout.<code>.*`; `checkins`: `outcome.<code>.*`; its queues `department.<code>.callouts` and `.outcomes` |
+| `dept-<code>`      | `checkins`: `<action>.<code>` only (reports, and its team members' `member_checkin` / `member_decline`) | `callouts`: `callout.<code>.*`; `checkins`: `outcome.<code>.*`; `assignments`: `*.<code>.#`; its queues `department.<code>.callouts`, `.outcomes` and `.assignments` |
 | `street-<code>`    | `whistles`: `raise.<code>` only            | `whistles`: `outcome.<code>.*`; its queue `street.<code>.outcomes` |
 | `svc-<service>`    | anything in the namespace                  | anything in the namespace                    |
-| `ops-duty`         | the five public/internal exchanges (replay) | the `deadletters` queue                       |
+| `ops-duty`         | the public and internal exchanges (replay) | the `deadletters` queue                       |
 
 Outside parties may declare only server-named queues (`amq.gen-*`, their private reply queues) and
 nothing else: no exchange, no durable queue, no deletion. Topic permissions confine routing keys
@@ -39,12 +39,13 @@ from typing import Iterable, Mapping
 from urllib.parse import quote, unquote, urlparse
 
 from services.common.auth.principals import SERVICES, Kind, broker_user
-from services.common.events import CALLOUTS, CHECKINS, DEADLETTERS, EVENTS, HOTLINE, WHISTLES
+from services.common.events import (ASSIGNMENTS, CALLOUTS, CHECKINS, DEADLETTERS, EVENTS, HOTLINE, MEMBER_COMMANDS,
+                                    WHISTLES)
 from services.common.reference import ReferenceData
 from services.common.settings import DEFAULT_AMQP_URI, ROOT
 
 HASHING = "rabbit_password_hashing_sha256"
-REPORT_ACTIONS = ("checkin", "arrival", "completion", "return")
+REPORT_ACTIONS = ("checkin", "arrival", "completion", "return", *MEMBER_COMMANDS)
 OPERATORS = ("duty",)
 PRIVATE_QUEUES = r"amq\.gen-.*"          # server-named queues: a party's own exclusive reply queue
 NOTHING = "^$"
@@ -84,15 +85,17 @@ def accounts(reference: ReferenceData, namespace: str = "", user_prefix: str = "
     found = []
     for department in reference.departments:
         code = re.escape(department.code)
-        queues = [name(f"department.{department.code}.callouts"), name(f"department.{department.code}.outcomes")]
+        queues = [name(f"department.{department.code}.{kind}") for kind in ("callouts", "outcomes", "assignments")]
         found.append(Account(
             broker_user(Kind.DEPARTMENT, department.code, user_prefix), Kind.DEPARTMENT, department.code,
             configure=_any_of(PRIVATE_QUEUES),
             write=_any_of(name(CHECKINS), *queues, PRIVATE_QUEUES),            # queue.bind needs write on the queue
-            read=_any_of(name(CALLOUTS), name(CHECKINS), *queues, PRIVATE_QUEUES),
+            read=_any_of(name(CALLOUTS), name(CHECKINS), name(ASSIGNMENTS), *queues, PRIVATE_QUEUES),
             topics=(TopicGrant(namespace + CALLOUTS, NOTHING, rf"^callout\.{code}\.[^.#]+$"),
                     TopicGrant(namespace + CHECKINS, rf"^({'|'.join(REPORT_ACTIONS)})\.{code}$",
-                               rf"^outcome\.{code}\.[^.#]+$"))))
+                               rf"^outcome\.{code}\.[^.#]+$"),
+                    TopicGrant(namespace + ASSIGNMENTS, NOTHING,
+                               rf"^(\*\.{code}\.#|assignment\.{code}\.[^.#]+|(replaced|released)\.{code})$"))))
     for street in reference.streets:
         code = re.escape(street.code)
         found.append(Account(
@@ -108,7 +111,8 @@ def accounts(reference: ReferenceData, namespace: str = "", user_prefix: str = "
     for operator in operators:
         found.append(Account(broker_user(Kind.OPERATOR, operator, user_prefix), Kind.OPERATOR, operator,
                              configure=NOTHING,
-                             write=_any_of(*(name(e) for e in (WHISTLES, CALLOUTS, CHECKINS, EVENTS, HOTLINE))),
+                             write=_any_of(*(name(e) for e in (WHISTLES, CALLOUTS, CHECKINS, ASSIGNMENTS, EVENTS,
+                                                               HOTLINE))),
                              read=_any_of(name(DEADLETTERS))))
     return found
 

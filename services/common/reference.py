@@ -144,14 +144,6 @@ class UrgencyLevel(Strict):
         return value
 
 
-class Officer(Strict):
-    code: str = Field(pattern=CODE)
-    name: str
-    department: str
-    shifts: tuple[Literal["day", "night"], ...] = Field(min_length=1)
-    team_lead: bool = False
-
-
 class District(Strict):
     code: str = Field(pattern=CODE)
     name_zh: str
@@ -164,7 +156,6 @@ class ReferenceData(Strict):
     departments: tuple[Department, ...] = Field(min_length=1)
     categories: tuple[Category, ...] = Field(min_length=1)
     urgencies: dict[Urgency, UrgencyLevel]
-    officers: tuple[Officer, ...] = ()
     matrix_overrides: tuple[MatrixOverride, ...] = ()
     escalation: tuple[EscalationTier, ...] = Field(min_length=1)
     arbitration: Arbitration
@@ -175,7 +166,7 @@ class ReferenceData(Strict):
     def _consistent(self) -> "ReferenceData":
         problems: list[str] = []
         for kind, items in (("street", self.streets), ("department", self.departments),
-                            ("category", self.categories), ("officer", self.officers)):
+                            ("category", self.categories)):
             codes = [i.code for i in items]
             dupes = sorted({c for c in codes if codes.count(c) > 1})
             if dupes:
@@ -190,9 +181,6 @@ class ReferenceData(Strict):
                     problems.append(f"category {category.code} names unknown department {code}")
             if category.lead in category.support:
                 problems.append(f"category {category.code} lists its lead {category.lead} as support")
-        for officer in self.officers:
-            if officer.department not in departments:
-                problems.append(f"officer {officer.code} belongs to unknown department {officer.department}")
         for category in self.categories:
             for returned, alternative in category.alternatives.items():
                 for code in (returned, alternative):

@@ -36,6 +36,7 @@ class Settings:
     deadline_grace_seconds: float = 30.0    # how long metrics waits past a deadline for a report in flight
     queue_probe_seconds: float = 15.0       # how often metrics probes department queues and dead letters
     outbox_age_seconds: float = 10.0        # how often a service measures its oldest unsent outbox event
+    roster_sweep_seconds: float = 5.0       # how often the roster replaces no-shows, retries gaps, plans operations
 
     @property
     def nameko_config(self) -> dict:
@@ -101,4 +102,5 @@ def load_settings(service: str, env=os.environ) -> Settings:
         deadline_grace_seconds=float(env.get("DEADLINE_GRACE_SECONDS", "30")),
         queue_probe_seconds=float(env.get("QUEUE_PROBE_SECONDS", "15")),
         outbox_age_seconds=float(env.get("OUTBOX_AGE_SECONDS", "10")),
+        roster_sweep_seconds=float(env.get("ROSTER_SWEEP_SECONDS", "5")),
     )

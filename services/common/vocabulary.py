@@ -64,11 +64,21 @@ def _labels(lang: str) -> Mapping[tuple[str, str], str]:
         ("action", "arrival"): t.pgettext("action", "arrival"),
         ("action", "completion"): t.pgettext("action", "completion"),
         ("action", "return"): t.pgettext("action", "return"),
+        ("action", "member_checkin"): t.pgettext("action", "member check-in"),
+        ("action", "member_decline"): t.pgettext("action", "declining an assignment"),
+        ("gap_reason", "nobody_on_duty"): t.pgettext("roster gap", "nobody on duty"),
+        ("gap_reason", "nobody_qualified"): t.pgettext("roster gap", "nobody on duty is qualified"),
+        ("gap_reason", "all_at_limit"): t.pgettext("roster gap", "everyone qualified is on too many cases"),
+        ("gap_reason", "all_tried"): t.pgettext("roster gap", "everyone available has been tried"),
+        ("replaced_because", "declined"): t.pgettext("replaced because", "declined"),
+        ("replaced_because", "no_show"): t.pgettext("replaced because", "did not check in in time"),
+        ("replaced_because", "off_shift"): t.pgettext("replaced because", "went off shift"),
     }
 
 
 ENUMERATIONS = ("status", "callout_status", "role", "step", "tier", "issue_reason", "arbitration_reason",
-                "arbitration_status", "source", "rating", "method", "action")
+                "arbitration_status", "source", "rating", "method", "action", "gap_reason",
+                "replaced_because")
 
 
 def labels(lang: str) -> dict[str, dict[str, str]]:

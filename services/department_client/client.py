@@ -15,6 +15,11 @@ Topology (every name prefixed with the deployment's namespace, BUS_NAMESPACE, ""
   its first report is published so that no answer can be missed. (The durable
   `department.<code>.outcomes` queue the services declare keeps the same answers, with a TTL, for a
   system that was offline; this client does not read it.)
+- joint teams ("城管+N"): the department's officers' assignments, replacements and releases wait on
+  the durable queue `department.<code>.assignments` (bound `*.<code>.#` on `assignments`);
+  `assignments()` consumes it like `callouts()`. An officer checks in personally, or declines, with
+  `member_checkin.<code>` / `member_decline.<code>` on `checkins`; the roster service answers with a
+  MemberOutcome on the same `outcome.<code>.*` keys.
 
 Delivery guarantees:
 - a call-out is acknowledged only when the caller's loop comes back for the next one, so one that
@@ -54,8 +59,9 @@ import pika
 from pika.exceptions import AMQPError, ChannelClosedByBroker, NackError, UnroutableError
 
 from services.common.events import (CALLOUTS, CHECKINS, DEADLETTERS, Arrive, CalloutIssued, CheckIn,
-                                    Complete, ContractError, DepartmentReport, FieldError, Place,
-                                    ReportOutcome, Return, encode, parse)
+                                    CheckInAsMember, Complete, ContractError, DeclineAssignment, DepartmentReport,
+                                    FieldError, MemberCommand, MemberOutcome, MemberReplaced, OfficerAssigned,
+                                    Place, ReportOutcome, Return, TeamReleased, encode, parse)
 from services.common.reference import CODE
 from services.common.settings import amqp_uri as services_amqp_uri, broker_nodes
 
@@ -68,6 +74,9 @@ POLL_SECONDS = 0.25             # granularity of the bounded waits
 CALLOUT_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
 
 Location = Union[Place, Mapping[str, Any], str]
+Assignment = Union[OfficerAssigned, MemberReplaced, TeamReleased]
+ASSIGNMENT_TYPES = {cls.event_type: cls for cls in (OfficerAssigned, MemberReplaced, TeamReleased)}
+Outcome = Union[ReportOutcome, MemberOutcome]
 
 
 def amqp_uri_from_env(env: Mapping[str, str] = os.environ) -> str:
@@ -102,6 +111,12 @@ def redacted(uri: str) -> str:
     return ";".join(shown)
 
 
+def assignment_queue(department_code: str) -> str:
+    """The department's durable queue of its officers' joint-team assignments (as services.common.broker
+    names it): assignments, replacements and releases, bound `*.<code>.#` on `assignments`."""
+    return f"department.{department_code}.assignments"
+
+
 def callout_queue(department_code: str) -> str:
     """The department's durable call-out queue (without the namespace).
 
@@ -129,6 +144,17 @@ class ReportRejected(Exception):
         super().__init__(f"{outcome.action} of call-out {outcome.callout_id} rejected: {reasons}")
 
 
+class MemberRejected(Exception):
+    """The roster refused a member's check-in or decline (not on the team, replaced, team released...)."""
+
+    def __init__(self, outcome: MemberOutcome):
+        self.outcome = outcome
+        self.errors: tuple[FieldError, ...] = outcome.errors
+        reasons = "; ".join(f"{e.field}: {e.message}" for e in outcome.errors) or "no reason given"
+        super().__init__(f"{outcome.action} of officer {outcome.officer_code} on team {outcome.team_id} "
+                         f"rejected: {reasons}")
+
+
 class ReportTimeout(TimeoutError):
     """No answer within the timeout. Re-send with the same request_id: dispatch applies a report once.
 
@@ -139,6 +165,16 @@ class ReportTimeout(TimeoutError):
         self.action, self.callout_id, self.request_id, self.timeout = action, callout_id, request_id, timeout
         super().__init__(f"no outcome for the {action} of call-out {callout_id} within {timeout:g}s; "
                          f"retry with request_id {request_id}")
+
+
+class MemberTimeout(ReportTimeout):
+    """No answer to a member's command in time. Re-send with the same request_id: it is applied once."""
+
+    def __init__(self, action: str, team_id: str, request_id: str, timeout: float):
+        super().__init__(action, team_id, request_id, timeout)
+        self.team_id = team_id
+        self.args = (f"no outcome for the {action} on team {team_id} within {timeout:g}s; "
+                     f"retry with request_id {request_id}",)
 
 
 class DeliveryError(Exception):
@@ -163,7 +199,7 @@ class DepartmentClient:
             params.client_properties = {"connection_name": f"department-client {department_code}"}
             params.blocked_connection_timeout = max(30.0, timeout)  # a broker alarm fails the publish, not hangs it
         self._connection = pika.BlockingConnection(nodes)      # the first node, in order, that answers
-        self._outcomes: deque[ReportOutcome] = deque(maxlen=1000)   # answers read, not yet claimed
+        self._outcomes: deque[Outcome] = deque(maxlen=1000)   # answers read, not yet claimed
         self._replies: Optional[str] = None
         try:
             self._channel = self._connection.channel()
@@ -344,27 +380,109 @@ class DepartmentClient:
                 f"{report.department_code!r} is not this client's department {self.department_code!r}")),))
         if report.request_id is None:
             report = report.model_copy(update={"request_id": str(uuid.uuid4())})
+        self._publish(report, action, wait, "dispatch")
+        if not wait:
+            return None
+        limit = self.timeout if timeout is None else timeout
+        outcome = self._await_outcome(action, report.request_id, limit,
+                                      lambda: ReportTimeout(action, report.callout_id, report.request_id, limit))
+        if outcome.outcome == "rejected":
+            raise ReportRejected(outcome)
+        return outcome
+
+    def _publish(self, command, action: str, wait: bool, service: str) -> None:
+        """Publishes a command on `checkins` with `<action>.<department>`, confirmed and mandatory."""
         if wait:
             self._listen_for_outcomes()      # bound before publishing: the answer cannot be missed
         routing_key = f"{action}.{self.department_code}"
         properties = pika.BasicProperties(content_type="application/json", content_encoding="utf-8",
                                           delivery_mode=2, message_id=str(uuid.uuid4()),
-                                          correlation_id=report.request_id, timestamp=int(time.time()),
+                                          correlation_id=command.request_id, timestamp=int(time.time()),
                                           app_id="chuishao-department-client", user_id=self.user)
         try:
-            self._channel.basic_publish(self.name(CHECKINS), routing_key, encode(report), properties,
+            self._channel.basic_publish(self.name(CHECKINS), routing_key, encode(command), properties,
                                         mandatory=True)
         except UnroutableError as exc:
             raise DeliveryError(f"no queue is bound to {self.name(CHECKINS)} {routing_key}: "
-                                f"is the dispatch service running in namespace {self.namespace!r}?") from exc
+                                f"is the {service} service running in namespace {self.namespace!r}?") from exc
         except NackError as exc:
-            raise DeliveryError(f"the broker refused the {action} report (nack)") from exc
+            raise DeliveryError(f"the broker refused the {action} (nack)") from exc
+
+    # ------------------------------------------------------------------ joint teams: assignments and members
+    def assignments(self, timeout: Optional[float] = None, *, count: Optional[int] = None) -> Iterator[Assignment]:
+        """Yields this department's officers' team assignments (OfficerAssigned), replacements
+        (MemberReplaced) and releases (TeamReleased), validated, from `department.<code>.assignments`.
+
+        Acknowledged as call-outs are (see callouts()): when the caller's loop comes back for the next
+        one; `timeout` stops after that many quiet seconds, `count` after N. A message that is none of
+        them is dead-lettered and acknowledged."""
+        if count is not None and count <= 0:
+            return
+        channel = self._connection.channel()
+        pending: Optional[int] = None
+        try:
+            channel.basic_qos(prefetch_count=1)
+            delivered = 0
+            for method, properties, body in channel.consume(self.name(assignment_queue(self.department_code)),
+                                                            auto_ack=False, inactivity_timeout=timeout):
+                if method is None:
+                    return
+                try:
+                    assignment = _decode_assignment(body)
+                except ContractError as exc:
+                    self._dead_letter(body, properties, method, str(exc))
+                    channel.basic_ack(method.delivery_tag)
+                    continue
+                pending = method.delivery_tag
+                yield assignment
+                channel.basic_ack(pending)
+                pending = None
+                delivered += 1
+                if count is not None and delivered >= count:
+                    return
+        finally:
+            if channel.is_open:
+                try:
+                    if pending is not None:
+                        channel.basic_nack(pending, requeue=True)
+                    channel.close()
+                except AMQPError:
+                    pass
+
+    def member_check_in(self, team_id: str, officer_code: str, location: Optional[Location] = None,
+                        note: Optional[str] = None, request_id: Optional[str] = None, *, wait: bool = True,
+                        timeout: Optional[float] = None) -> Optional[MemberOutcome]:
+        """报到 as a team member: the officer named in the assignment is present."""
+        fields = {"team_id": team_id, "officer_code": officer_code, "note": note,
+                  **({"location": _place(location)} if location is not None else {})}
+        return self.send_member(make_member_command(CheckInAsMember, self.department_code, fields, request_id),
+                                wait=wait, timeout=timeout)
+
+    def decline_assignment(self, team_id: str, officer_code: str, reason: str, request_id: Optional[str] = None,
+                           *, wait: bool = True, timeout: Optional[float] = None) -> Optional[MemberOutcome]:
+        """The officer cannot come: the roster assigns the next eligible officer of the department."""
+        fields = {"team_id": team_id, "officer_code": officer_code, "reason": reason}
+        return self.send_member(make_member_command(DeclineAssignment, self.department_code, fields, request_id),
+                                wait=wait, timeout=timeout)
+
+    def send_member(self, command: MemberCommand, *, wait: bool = True,
+                    timeout: Optional[float] = None) -> Optional[MemberOutcome]:
+        """Publishes a member command and, with `wait`, returns the accepted MemberOutcome; raises
+        DeliveryError, MemberRejected or MemberTimeout (a ReportTimeout) otherwise."""
+        action = type(command).action
+        if command.department_code != self.department_code:
+            raise InvalidReport(action, (FieldError(field="department_code", message=(
+                f"{command.department_code!r} is not this client's department {self.department_code!r}")),))
+        if command.request_id is None:
+            command = command.model_copy(update={"request_id": str(uuid.uuid4())})
+        self._publish(command, action, wait, "roster")
         if not wait:
             return None
         limit = self.timeout if timeout is None else timeout
-        outcome = self._await_outcome(action, report.request_id, report.callout_id, limit)
+        outcome = self._await_outcome(action, command.request_id, limit,
+                                      lambda: MemberTimeout(action, command.team_id, command.request_id, limit))
         if outcome.outcome == "rejected":
-            raise ReportRejected(outcome)
+            raise MemberRejected(outcome)
         return outcome
 
     def _listen_for_outcomes(self) -> None:
@@ -378,11 +496,14 @@ class DepartmentClient:
 
     def _on_outcome(self, channel, method, properties, body: bytes) -> None:
         try:
-            self._outcomes.append(parse(ReportOutcome, json.loads(body)))
-        except ValueError as exc:        # not JSON, not UTF-8, or not a ReportOutcome
-            log.warning("ignoring a message on %s that is not a report outcome: %s", method.routing_key, exc)
+            payload = json.loads(body)
+            model = MemberOutcome if isinstance(payload, dict) and payload.get("type") == MemberOutcome.event_type \
+                else ReportOutcome
+            self._outcomes.append(parse(model, payload))
+        except ValueError as exc:        # not JSON, not UTF-8, or not an outcome
+            log.warning("ignoring a message on %s that is not an outcome: %s", method.routing_key, exc)
 
-    def _await_outcome(self, action: str, request_id: str, callout_id: str, timeout: float) -> ReportOutcome:
+    def _await_outcome(self, action: str, request_id: str, timeout: float, timed_out) -> Outcome:
         deadline = time.monotonic() + timeout
         while True:
             for outcome in self._outcomes:
@@ -391,7 +512,7 @@ class DepartmentClient:
                     return outcome
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ReportTimeout(action, callout_id, request_id, timeout)
+                raise timed_out()
             self._connection.process_data_events(time_limit=min(remaining, POLL_SECONDS))
 
 
@@ -406,6 +527,32 @@ def make_report(model: type[DepartmentReport], department_code: str, fields: Map
         return parse(model, payload)
     except ContractError as exc:
         raise InvalidReport(model.action, exc.errors) from None
+
+
+def make_member_command(model: type[MemberCommand], department_code: str, fields: Mapping[str, Any],
+                        request_id: Optional[str] = None) -> MemberCommand:
+    """A validated member command (CheckInAsMember or DeclineAssignment) with a request_id; InvalidReport
+    (a ValueError) naming every bad field otherwise, and nothing is sent."""
+    payload = {**{k: v for k, v in fields.items() if v is not None},
+               "request_id": request_id if request_id is not None else str(uuid.uuid4()),
+               "department_code": department_code}
+    try:
+        return parse(model, payload)
+    except ContractError as exc:
+        raise InvalidReport(model.action, exc.errors) from None
+
+
+def _decode_assignment(body: bytes) -> Assignment:
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise ContractError((FieldError(field="(message)", message=f"not JSON: {exc}"),)) from None
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    model = ASSIGNMENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise ContractError((FieldError(field="type", message=f"{kind!r} is not an assignment, replacement "
+                                                              "or release"),))
+    return parse(model, payload)
 
 
 def _decode_callout(body: bytes) -> CalloutIssued:

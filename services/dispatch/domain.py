@@ -154,7 +154,7 @@ def announce(case: Case, made: list[tuple[Callout, CalloutIssued]], located_by: 
         whistle_id=case.whistle_id, street_code=case.street_code, community_code=case.community_code,
         grid_code=case.grid_code, category=case.category, urgency=case.urgency,
         joint_enforcement=first.joint_enforcement, departments=first.departments, round=case.round,
-        reason=first.reason, located_by=located_by,
+        reason=first.reason, located_by=located_by, place=case.place, description=case.description,
         callouts=tuple(IssuedCallout(callout_id=c.callout_id, department_code=c.department_code,
                                      department_name_zh=e.department_name_zh, role=c.role, deadlines=e.deadlines,
                                      issued_at=c.issued_at) for c, e in made),

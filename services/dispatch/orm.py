@@ -90,3 +90,25 @@ arbitrations = Table(
     Column("grid_code", String(64)),
     Column("department_code", String(64)),
 )
+
+# A joint team's roster gap (roster.gap: a department with nobody for the team), escalated like a
+# missed deadline from when it was found, until someone is assigned or the department released.
+roster_gaps = Table(
+    "roster_gaps", metadata,
+    Column("team_id", String(36), primary_key=True),
+    Column("department_code", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),              # whistle | operation
+    Column("whistle_id", String(36)),
+    Column("operation_code", String(64)),
+    Column("occurrence_id", String(96)),
+    Column("street_code", String(64)),
+    Column("category", String(64), nullable=False),
+    Column("urgency", String(16), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("detected_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime()),                       # someone assigned, or the department released
+    Column("level", Integer, nullable=False, default=0),
+    Column("next_at", UtcDateTime()),
+)
+Index("ix_roster_gaps_next", roster_gaps.c.next_at)

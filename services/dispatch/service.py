@@ -29,6 +29,7 @@ from services.common.areas import load_area_map
 from services.dispatch.deadlines import chinese_workdays
 from services.dispatch.domain import IllegalStep, department_in_routing_key
 from services.dispatch.orm import platform
+from services.dispatch.roster_gap_entrypoints import RosterGapEndpoints
 from services.dispatch.rules import Rules
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def overdue_key(row: dict) -> str:
     return f"{row['due_at']}|{row['callout_id']}|{row['step']}"
 
 
-class DispatchService(OutboxAgeProbe, OpsEndpoints):
+class DispatchService(OutboxAgeProbe, RosterGapEndpoints, OpsEndpoints):
     name = "dispatch"
     store = Store(platform)
     rules = RulesProvider()

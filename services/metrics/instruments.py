@@ -65,7 +65,8 @@ COMPLETION_LATENCY = Histogram(
     ["department", "urgency"], buckets=COMPLETION_BUCKETS)
 TEAM_ASSEMBLY_LATENCY = Histogram(
     "chuishao_team_assembly_latency_seconds",
-    "Time from a whistle being raised to its joint enforcement team being assembled",
+    "Time from a whistle's joint enforcement team being formed (its call-outs issued) to its quorum of "
+    "members checking in on site",
     ["category"], buckets=TEAM_BUCKETS)
 CLOSURE_LATENCY = Histogram(
     "chuishao_whistle_closure_latency_seconds", "Time from a whistle being raised to its street closing it (销号)",
@@ -83,7 +84,8 @@ DEADLINE_OUTCOMES = Counter(
     "Call-out steps decided against their deadline, each counted once: met (done in time) or missed "
     "(the deadline passed first, whether or not the step came later)",
     ["department", "street", "urgency", "step", "outcome"])
-TEAMS = Counter("chuishao_joint_teams_total", "Joint enforcement teams assembled, by whether one had a gap",
+TEAMS = Counter("chuishao_joint_teams_total",
+                "Joint enforcement teams assembled on site (each round), by whether a department was missing",
                 ["category", "complete"])
 STEPS_DONE = Counter("chuishao_steps_total",
                      "Department steps (arrival, completion), by whether they met their deadline",

@@ -393,10 +393,11 @@ def _whistle_event(state: State, e: Event) -> None:
                                           "street_code": e.street_code, "rating": e.rating,
                                           "recorded_at": e.occurred_at, "reopened": e.reopened})
     elif isinstance(e, TeamAssembled):
-        if state.get("team_facts", e.team_id) is None:
+        # a whistle's team on site (its quorum checked in); a planned operation's team is no case's
+        if e.kind == "whistle" and state.get("team_facts", e.team_id) is None:
             state.add("team_facts", {"team_id": e.team_id, "whistle_id": e.whistle_id, "category": e.category,
-                                     "complete": not e.gaps, "assembled_at": e.occurred_at,
-                                     "latency_seconds": _seconds(e.occurred_at, whistle["raised_at"])
+                                     "complete": not e.gaps, "assembled_at": e.assembled_at,
+                                     "latency_seconds": _seconds(e.assembled_at, whistle["raised_at"])
                                      if whistle else None})
 
 

@@ -23,7 +23,7 @@ from services.metrics import handlers
 from services.metrics.grid_metrics import GridFigures
 from services.metrics.assessing import build_context
 from services.metrics.endpoints import AssessmentEndpoints
-from services.metrics.orm import metadata, platform
+from services.metrics.orm import platform
 
 log = logging.getLogger(__name__)
 CONSUMED_EVENTS = (WhistleRaised, WhistleLinked, WhistleClosed, WhistleReopened, FollowUpRecorded, CalloutsIssued,

@@ -1,14 +1,13 @@
-"""What a team's changes say on the bus: teams.Outcome changes as contract events (contract_draft)."""
+"""What a team's changes say on the bus: teams.Outcome changes as contract events (services/common/events.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Mapping, Optional
 
-from services.common.events import Event, Place
-from services.roster.contract_draft import (MemberCheckedIn, MemberReplaced, OfficerAssigned, RosterGap,
-                                            TeamAssembled, TeamReleased)
-from services.roster.contract_draft import Officer as OfficerRef
+from services.common.events import (Event, MemberCheckedIn, MemberReplaced, OfficerAssigned, Place, RosterGap,
+                                    TeamAssembled, TeamReleased)
+from services.common.events import TeamOfficer as OfficerRef
 from services.roster.officers import Officer
 from services.roster.teams import (Assembled, Assigned, Change, CheckedIn, Member, Released, Replaced, Team)
 from services.roster.teams import RosterGap as Gap

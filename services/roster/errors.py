@@ -1,32 +1,28 @@
-"""The roster's refusals: every problem named field by field; a refused request changes nothing."""
+"""The roster's refusals: every problem named field by field; a refused request changes nothing.
+
+They are the platform's refusals (services/common/errors.py), so every channel answers them the
+same way: HTTP 422 / 409, the RPC caller gets them back, the bus rejects with an outcome."""
 from __future__ import annotations
 
 from typing import Iterable
 
+from services.common.errors import Conflict, Invalid, Refused
 from services.common.events import FieldError
 
 
-class RosterError(ValueError):
+class RosterError(Refused):
     """Bad roster input or a step the rules refuse."""
 
     what = "refused"
 
-    def __init__(self, errors: Iterable[FieldError]):
-        self.errors = tuple(errors)
-        super().__init__(f"{self.what}: " + "; ".join(f"{e.field}: {e.message}" for e in self.errors))
 
-    @classmethod
-    def one(cls, field_name: str, message: str) -> "RosterError":
-        return cls((FieldError(field=field_name, message=message),))
-
-
-class InvalidRoster(RosterError):
+class InvalidRoster(RosterError, Invalid):
     """The input itself is wrong: unknown codes, overlapping shifts, an expired certificate (HTTP 422)."""
 
     what = "invalid"
 
 
-class NotAllowed(RosterError):
+class NotAllowed(RosterError, Conflict):
     """Valid input the current state refuses: a check-in from a replaced member, a swap off duty (HTTP 409)."""
 
     what = "not allowed"

@@ -1,6 +1,6 @@
 """Bulk import of officers from CSV or YAML, with a report of every bad row (row, field, message);
 nothing is taken from a bad row. And the reference roster file (deploy/reference/roster.yaml):
-officers, duty schedules, 双长制 pairs and planned operations, checked as a whole."""
+officers, duty schedules, 双长制 pairs, planned operations and how teams are run, checked as a whole."""
 from __future__ import annotations
 
 import csv
@@ -18,6 +18,7 @@ from services.roster.codes import Codes
 from services.roster.errors import InvalidRoster, error, require
 from services.roster.officers import ChiefPair, Officer, check_officer, check_pairs
 from services.roster.operations import JointOperation, check_operation
+from services.roster.rules import TeamSettings
 from services.roster.schedule import DepartmentSchedule, check_rotations
 
 CSV_COLUMNS = ("code", "name", "department", "badge", "certificate_number", "certificate_expires_on",
@@ -45,7 +46,7 @@ class ImportReport:
 
 
 def _check_rows(rows: Iterable[tuple[int, Any]], codes: Codes, today: date, existing: Mapping[str, Officer],
-                field_name=lambda loc: loc) -> ImportReport:
+                field_name=lambda loc: loc, department: str | None = None) -> ImportReport:
     accepted: list[Officer] = []
     errors: list[RowError] = []
     count = 0
@@ -60,6 +61,9 @@ def _check_rows(rows: Iterable[tuple[int, Any]], codes: Codes, today: date, exis
             errors += [RowError(row, field_name(e.field), e.message) for e in field_errors(exc)]
             continue
         problems = check_officer(officer, codes, today, (*existing.values(), *accepted))
+        if department is not None and officer.department != department:
+            problems.append(error("department", f"officer {officer.code} is in {officer.department}; this "
+                                                f"import is {department}'s"))
         if problems:
             errors += [RowError(row, field_name(e.field), e.message) for e in problems]
         else:
@@ -103,9 +107,10 @@ def _csv_record(values: dict[str, str], row: int) -> dict | RowError:
     }
 
 
-def import_csv(text: str, codes: Codes, today: date, existing: Mapping[str, Officer]) -> ImportReport:
+def import_csv(text: str, codes: Codes, today: date, existing: Mapping[str, Officer],
+               department: str | None = None) -> ImportReport:
     """Officers from CSV text (UTF-8, header row with CSV_COLUMNS; lists separated by ';', postings as
-    level:code). A bad header imports nothing."""
+    level:code). A bad header imports nothing. With `department`, a row of another department is bad."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = next(reader, None)
     if header is None:
@@ -127,7 +132,7 @@ def import_csv(text: str, codes: Codes, today: date, existing: Mapping[str, Offi
                 continue
             yield row, _csv_record({h: c.strip() for h, c in zip(header, cells)}, row)
 
-    return _check_rows(rows(), codes, today, existing, _csv_field)
+    return _check_rows(rows(), codes, today, existing, _csv_field, department)
 
 
 # ---------------------------------------------------------------- YAML
@@ -141,9 +146,10 @@ def _load_yaml(text: str) -> Any:
                                           f"{getattr(exc, 'problem', None) or exc}") from None
 
 
-def import_yaml(text: str, codes: Codes, today: date, existing: Mapping[str, Officer]) -> ImportReport:
+def import_yaml(text: str, codes: Codes, today: date, existing: Mapping[str, Officer],
+                department: str | None = None) -> ImportReport:
     """Officers from YAML: a list of officer mappings, or a mapping with an `officers` list. Rows are
-    the entries' numbers, from 1."""
+    the entries' numbers, from 1. With `department`, an entry of another department is bad."""
     try:
         data = _load_yaml(text)
     except InvalidRoster as exc:
@@ -154,7 +160,7 @@ def import_yaml(text: str, codes: Codes, today: date, existing: Mapping[str, Off
         return ImportReport((), (RowError(0, "(file)", "expected a list of officers, or officers: [...]"),), 0)
     rows = ((i, item if isinstance(item, dict) else RowError(i, "(row)", "an officer is a mapping of fields"))
             for i, item in enumerate(data, start=1))
-    return _check_rows(rows, codes, today, existing)
+    return _check_rows(rows, codes, today, existing, department=department)
 
 
 # ---------------------------------------------------------------- the reference roster file
@@ -164,6 +170,7 @@ class RosterFile(Strict):
     schedules: tuple[DepartmentSchedule, ...] = ()
     chief_pairs: tuple[ChiefPair, ...] = ()
     operations: tuple[JointOperation, ...] = ()
+    teams: TeamSettings = TeamSettings()
     check_weeks: int = Field(default=8, ge=1, le=104)   # how far ahead overlapping shifts are looked for
 
     def officer_map(self) -> dict[str, Officer]:

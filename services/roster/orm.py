@@ -2,7 +2,7 @@
 history), planned operations, plus the platform's outbox."""
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table,
+from sqlalchemy import (JSON, Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text,
                         UniqueConstraint)
 
 from services.common.outbox import Platform
@@ -10,32 +10,6 @@ from services.common.tables import Id, UtcDateTime
 
 metadata = MetaData()
 platform = Platform(metadata)
-
-officers = Table(
-    "officers", metadata,
-    Column("code", String(64), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("department_code", String(64), nullable=False, index=True),
-    Column("shifts", JSON, nullable=False),
-    Column("team_lead", Boolean, nullable=False, default=False),
-)
-
-teams = Table(
-    "teams", metadata,
-    Column("team_id", String(36), primary_key=True),
-    Column("whistle_id", String(36), nullable=False, unique=True),
-    Column("lead_officer", String(64), nullable=False),
-    Column("members", JSON, nullable=False),
-    Column("gaps", JSON, nullable=False),
-    Column("assembled_at", UtcDateTime(), nullable=False),
-    # whose whistle, and who is called on it: what a street's or a department's read is checked against
-    Column("street_code", String(64)),
-    Column("departments", JSON),
-)
-
-# ---------------------------------------------------------------- the full roster (issue 11)
-# `officers` and `teams` above serve today's handlers; these tables replace them once the handlers use
-# services/roster/{officers,schedule,teams,operations}.py.
 
 officer_records = Table(
     "officer_records", metadata,
@@ -131,6 +105,8 @@ joint_teams = Table(
     Column("community_code", String(64)),
     Column("grid_code", String(64)),
     Column("starts_at", UtcDateTime()),                      # a planned operation's start
+    Column("place", JSON),                                   # the whistle's place, for members assigned later
+    Column("description", Text),
     Column("slots", JSON, nullable=False),                   # [{department, role, open, tried, gap_since}]
     Column("round", Integer, nullable=False, default=1),
     Column("formed_at", UtcDateTime(), nullable=False),

@@ -190,6 +190,13 @@ class DepartmentSchedule(Strict):
         return zone_of(self.time_zone)
 
 
+class RotationSet(Strict):
+    """A department's whole set of rotations, replacing the ones it has, and optionally its time zone."""
+
+    rotations: tuple[Rotation, ...]
+    time_zone: Optional[str] = None
+
+
 # ---------------------------------------------------------------- expansion and resolution
 
 @dataclass(frozen=True)

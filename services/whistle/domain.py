@@ -11,8 +11,9 @@ from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecid
                                     ArbitrationOverdue, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
                                     CalloutEscalated, CalloutIssued, CalloutReturned, CalloutsIssued, CalloutStep, CloseWhistle,
                                     Event,
-                                    FieldError, FollowUp, FollowUpRecorded, RaiseWhistle, SendBack,
-                                    TeamAssembled, WhistleClosed, WhistleLinked, WhistleOutcome,
+                                    FieldError, FollowUp, FollowUpRecorded, MemberCheckedIn, RaiseWhistle,
+                                    RosterGapEscalated,
+                                    SendBack, TeamAssembled, WhistleClosed, WhistleLinked, WhistleOutcome,
                                     WhistleRaised, WhistleReopened, WhistleSentBack, iso)
 from services.common.field_errors import (ALREADY_FOLLOWED_UP, CLOSE_NOT_YET, DID_NOT_COMPLETE_WHISTLE_ROUND,
                                           FOLLOW_UP_NOT_YET, GRID_NOT_IN_STREET, LINKED_CLOSE, LINKED_FOLLOW_UP,
@@ -166,7 +167,8 @@ def next_state(state: WhistleState, event: Event) -> WhistleState:
         if event.round == state.round and state.status in (*WAITING, "dispatched", "all_checked_in"):
             return replace(state, status="all_completed", completed=event.departments)
         return state
-    if isinstance(event, (ArbitrationDecided, ArbitrationOverdue, TeamAssembled)):
+    if isinstance(event, (ArbitrationDecided, ArbitrationOverdue, TeamAssembled, MemberCheckedIn,
+                          RosterGapEscalated)):
         return state
     raise TypeError(f"no progress rule for {type(event).__name__}")
 
@@ -283,13 +285,30 @@ def timeline_entry(event: Event, reference: ReferenceData | None = None) -> Time
             {"count": len(event.departments), "round": event.round},
             {"departments": list(event.departments), "round": event.round})
     if isinstance(event, TeamAssembled):
-        params = {"lead": event.lead.name,
-                  "members": [{"name": m.name, "department": m.department_code} for m in event.members]}
+        # the quorum checked in: the team is on site
+        params = {"members": [{"name": m.name, "department": m.department_code} for m in event.members]}
+        if event.lead is not None:
+            params["lead"] = event.lead.name
         if event.gaps:
             params["gaps"] = list(event.gaps)
+        message = "team.on_site.no_lead" if event.lead is None else "team.on_site.gaps" if event.gaps \
+            else "team.on_site"
         return entry(
-            event.occurred_at, "roster", "team.assembled.gaps" if event.gaps else "team.assembled", params,
-            {"team_id": event.team_id, "gaps": list(event.gaps)})
+            event.assembled_at, "roster", message, params,
+            {"team_id": event.team_id, "round": event.round, "gaps": list(event.gaps),
+             "members": [m.officer_code for m in event.members]})
+    if isinstance(event, MemberCheckedIn):
+        return entry(
+            event.checked_in_at, event.department_code, "team.member_checked_in",
+            {"officer": event.officer.name, "department": event.department_code, "on_time": event.on_time},
+            {"team_id": event.team_id, "officer_code": event.officer.officer_code, "on_time": event.on_time})
+    if isinstance(event, RosterGapEscalated):
+        return entry(
+            event.escalated_at, event.chased_by, "roster.gap_escalated",
+            {"department": event.department_code, "reason": event.reason, "since": iso(event.detected_at),
+             "tier": event.tier, "chaser": {"code": event.chased_by, "name_zh": event.chased_by_name_zh}},
+            {"team_id": event.team_id, "department_code": event.department_code, "reason": event.reason,
+             "level": event.level, "tier": event.tier, "chased_by": event.chased_by})
     raise TypeError(f"no progress rule for {type(event).__name__}")
 
 

@@ -148,7 +148,11 @@ def record_progress(uow: UnitOfWork, reference: ReferenceData, events: list[Even
     """Moves each whistle's status for dispatch and roster events, a timeline line per event.
 
     One read and one write per whistle, however many of its events the batch holds; rows are
-    locked in id order, so two batches never wait on each other crosswise."""
+    locked in id order, so two batches never wait on each other crosswise. A planned operation's team
+    events name no whistle: they are not a whistle's."""
+    events = [e for e in events if e.whistle_id is not None]
+    if not events:
+        return
     ids = sorted({e.whistle_id for e in events})
     rows = uow.conn.execute(select(whistles).where(whistles.c.id.in_(ids)).order_by(whistles.c.id)
                             .with_for_update()).all()

@@ -16,7 +16,8 @@ from services.common.guard import Auth, guarded, guarded_rpc
 from services.common.errors import REFUSALS
 from services.common.i18n import accept_language, choose_language
 from services.common.events import (DISPATCH_PROGRESS, EVENTS, WHISTLES, CloseWhistle,
-                                    ContractError, FieldError, FollowUp, RaiseWhistle, SendBack, TeamAssembled,
+                                    ContractError, FieldError, FollowUp, MemberCheckedIn, RaiseWhistle, SendBack,
+                                    TeamAssembled,
                                     WhistleOutcome, parse)
 from services.common.outbox_age import OutboxAgeProbe
 from services.common.reference import load_reference
@@ -27,9 +28,9 @@ from services.whistle.board import BoardEndpoints
 from services.whistle.domain import (STATUSES, InvalidRequest, InvalidWhistle, NoSuchWhistle, WhistleState,
                                      rejected_outcome, verify_sender)
 from services.whistle.grid_service import GridEndpoints
-from services.whistle.orm import metadata, platform
+from services.whistle.orm import platform
 
-PROGRESS = (*DISPATCH_PROGRESS, TeamAssembled)
+PROGRESS = (*DISPATCH_PROGRESS, MemberCheckedIn, TeamAssembled)
 # exact keys, not `events.#`: an event type added later must not reach this queue and be dead-lettered
 PROGRESS_BINDINGS = tuple((EVENTS, cls.event_type) for cls in PROGRESS)
 

@@ -81,9 +81,17 @@ MESSAGES: dict[str, Message] = {
     "whistle.all_checked_in": Message(N_("every department called checked in (%(count)s)")),
     "whistle.all_completed": Message(
         N_("every department called completed round %(round)s (%(count)s); the street may close it")),
-    "team.assembled": Message(N_("joint team led by %(lead)s: %(members)s"), {"members": "members"}),
-    "team.assembled.gaps": Message(N_("joint team led by %(lead)s: %(members)s; nobody on duty at %(gaps)s"),
-                                   {"members": "members", "gaps": "departments"}),
+    "team.member_checked_in": Message(N_("%(officer)s of %(department)s checked in as a joint team member"),
+                                      {"department": "department"}),
+    "team.on_site": Message(N_("joint team on site, led by %(lead)s: %(members)s"), {"members": "members"}),
+    "team.on_site.gaps": Message(N_("joint team on site, led by %(lead)s: %(members)s; nobody yet from %(gaps)s"),
+                                 {"members": "members", "gaps": "departments"}),
+    "team.on_site.no_lead": Message(N_("joint team on site without its lead: %(members)s; nobody yet from %(gaps)s"),
+                                    {"members": "members", "gaps": "departments"}),
+    "roster.gap_escalated": Message(
+        N_("nobody of %(department)s can join the joint team (%(reason)s, since %(since)s): escalated to the "
+           "%(tier)s tier, %(chaser)s chases it"),
+        {"department": "department", "reason": "gap_reason", "since": "time", "tier": "tier", "chaser": "chaser"}),
     "whistle.closed": Message(
         N_("%(street)s closed the whistle (round %(round)s) with before/after photos and a "
            "checklist of %(items)s"), {"street": "street"}),

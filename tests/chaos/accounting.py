@@ -20,7 +20,7 @@ from services.common.broker import department_queue
 from services.common.events import DEADLETTERS
 from services.dispatch.orm import callouts as d_callouts, cases as d_cases, platform as d_platform
 from services.metrics.orm import callout_facts, platform as m_platform
-from services.roster.orm import platform as r_platform, teams as r_teams
+from services.roster.orm import joint_teams as r_teams, platform as r_platform
 from services.whistle.orm import platform as w_platform, timeline as w_timeline, whistles as w_whistles
 from tests.chaos.traffic import Ledger, departments_of
 from tests.support.bus import SERVICE_QUEUES, Bus, dead_letters as bus_dead_letters, nodes_of
@@ -275,7 +275,7 @@ def collect(db: Databases, ledger: Ledger, metrics_url: str | None, broker, name
             "metrics chuishao_checkins_total (sum)": int(checkins_metric),
             "metrics chuishao_callouts_issued_total (sum)": int(issued_metric)} if prometheus else
            {"metrics' Prometheus counters": "not compared: several metrics replicas"}),
-        "joint teams expected / assembled": f"{len(joint)} / {len(team_rows)}",
+        "joint teams expected / formed": f"{len(joint)} / {len(team_rows)}",
         "outbox backlog (all services)": sum(backlog(db, s, p) for s, p in BACKLOGS),
         "messages left on service queues": sum(v for k, v in depths.items() if k != DEADLETTERS and v > 0),
         "messages held unacknowledged after the drain": sum(f.unacked.values()),
@@ -318,7 +318,7 @@ def collect(db: Databases, ledger: Ledger, metrics_url: str | None, broker, name
         wid for wid in request_of
         if timeline_per[wid]["callout.issued"] < callouts_of[wid]
         or timeline_per[wid]["callout.checked_in"] < checked_in_of[wid])
-    lost["joint team not assembled"] = sorted(rid for rid in joint if teams_of[whistle_of[rid]] == 0)
+    lost["joint team not formed"] = sorted(rid for rid in joint if teams_of[whistle_of[rid]] == 0)
 
     # ---------------------------------------------------------------- duplicate effects
     dup = f.duplicates

@@ -1,4 +1,4 @@
-"""Roster and metrics as their own processes: joint teams from call-outs; latency on /metrics."""
+"""Roster and metrics as their own processes: a joint team's assembly time, and call-out latency, on /metrics."""
 from __future__ import annotations
 
 import re
@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from services.common.auth.principals import Kind
 from services.common.events import CalloutCheckedIn, CalloutsIssued
+from services.department_client import DepartmentClient
 from tests.support.samples import callouts_issued, publish_event
 from tests.support.waiting import wait_for
 
@@ -26,38 +26,34 @@ def issued(departments=("chengguan", "guihua", "zhujian"), joint=True, urgency="
                            category="illegal_construction")
 
 
-def test_a_joint_callout_assembles_one_team_with_a_lead(stack, bus):
-    teams = bus.listen("events", "team.assembled")
-    callout = issued()
-    publish_event(bus, callout)
-    publish_event(bus, callout)
-    team, _, _ = teams.get(predicate=lambda p: p["whistle_id"] == callout.whistle_id)
-    assert team["lead"]["department_code"] == "chengguan"
-    assert [m["department_code"] for m in team["members"]] == ["chengguan", "guihua", "zhujian"]
-    assert team["gaps"] == []
-    assert teams.nothing_more(settle=1.0)
-    with stack.rpc() as rpc:
-        assert rpc.roster.team_of(callout.whistle_id)["lead_officer"] == team["lead"]["officer_code"]
-    url = f"{stack.url('roster')}/api/v1/whistles/{callout.whistle_id}/team"
-    for kind, code, status in ((Kind.STREET, "daxigou", 200), (Kind.STREET, "nanxiashu", 403),
-                               (Kind.DEPARTMENT, "guihua", 200), (Kind.DEPARTMENT, "xiaofang", 403),
-                               (Kind.DISTRICT, None, 200), (Kind.ASSESSMENT, None, 403)):
-        assert requests.get(url, headers=stack.bearer(kind, code), timeout=5).status_code == status, (kind, code)
-
-
-def test_support_and_single_department_callouts_assemble_no_team(stack, bus):
-    support = issued(issued=("guihua",))                # a supporting department called later: no lead
-    solo = issued(joint=False, departments=("chengguan",))
-    for callout in (support, solo):
+def test_a_team_on_site_is_timed_from_formed_to_assembled(stack, bus):
+    """The roster tells team.assembled once the quorum checked in; metrics observes how long that took."""
+    callout = issued(departments=("chengguan", "shichang"), urgency="urgent")
+    callout = callout.model_copy(update={"category": "street_vending"})
+    with DepartmentClient(stack.amqp_uri, "chengguan", namespace=stack.namespace) as cg, \
+            DepartmentClient(stack.amqp_uri, "shichang", namespace=stack.namespace) as sc:
         publish_event(bus, callout)
-    marker = issued()                       # processed after the two above on the same queue
-    publish_event(bus, marker)
-    base = stack.url("roster")
-    wait_for(lambda: requests.get(f"{base}/api/v1/whistles/{marker.whistle_id}/team", headers=stack.bearer(),
-                                  timeout=5).ok, what="the marker team")
-    for callout in (support, solo):
-        assert requests.get(f"{base}/api/v1/whistles/{callout.whistle_id}/team", headers=stack.bearer(),
-                            timeout=5).status_code == 404
+        for client in (cg, sc):
+            member = next_assignment(client, callout.whistle_id)
+            assert client.member_check_in(member.team_id, member.officer.officer_code).outcome == "accepted"
+    url = f"{stack.url('metrics')}/metrics"
+    text = wait_for(lambda: (t := requests.get(url, timeout=5).text) and re.search(
+        r'chuishao_team_assembly_latency_seconds_count\{category="street_vending"\} 1\.0', t) and t,
+        what="the team's assembly time on /metrics")
+    assert 'chuishao_joint_teams_total{category="street_vending",complete="true"} 1.0' in text
+    assert re.search(r'chuishao_team_assembly_latency_seconds_bucket\{category="street_vending",le="60.0"\} 1\.0',
+                     text)
+
+
+def next_assignment(client, whistle_id):
+    """The department's assignment for this whistle, from its own durable queue."""
+    for _ in range(40):
+        got = None
+        for message in client.assignments(timeout=0.5, count=1):
+            got = message
+        if got is not None and got.type == "team.officer_assigned" and got.whistle_id == whistle_id:
+            return got
+    raise AssertionError(f"no assignment for {whistle_id} on {client.department_code}'s queue")
 
 
 def histogram_count(text: str, department: str, urgency: str) -> float:

@@ -33,6 +33,15 @@ def fill_empty_tables(connection: Connection, snapshot: Snapshot) -> Snapshot:
     return snapshot
 
 
+def retired_by(script) -> frozenset[str]:
+    """The tables a revision drops on purpose, rows and all (its module's `retired_tables`)."""
+    return frozenset(getattr(script.module, "retired_tables", ()))
+
+
+def without(snapshot: Snapshot, tables) -> Snapshot:
+    return {name: rows for name, rows in snapshot.items() if name not in tables}
+
+
 def read(connection: Connection, table: Table) -> list[dict]:
     order = list(table.primary_key.columns) or list(table.columns)
     return [dict(row._mapping) for row in connection.execute(select(table).order_by(*order))]

@@ -92,6 +92,20 @@ class Listener:
     def get_all(self, count: int, timeout: float = 20.0, predicate=None) -> list[dict]:
         return [self.get(timeout, predicate)[0] for _ in range(count)]
 
+    def within(self, seconds: float, predicate=None) -> list[dict]:
+        """Every message (decoded) matching predicate that arrives within `seconds` (a bounded wait)."""
+        found = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            method, _, body = self.bus.channel.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                self.bus.connection.sleep(0.05)
+                continue
+            payload = json.loads(body)
+            if predicate is None or predicate(payload):
+                found.append(payload)
+        return found
+
     def nothing_more(self, settle: float = 1.0) -> bool:
         """True if no further message arrives within `settle` seconds (a bounded negative check)."""
         deadline = time.monotonic() + settle
@@ -124,7 +138,7 @@ def delete_namespace(amqp_uri: str, namespace: str, services=("whistle", "dispat
     reference = load_reference()
     queues = [*service_queues(), DEADLETTERS, *(f"rpc-{s}" for s in services)]
     queues += [department_queue(d.code) for d in reference.departments]
-    queues += [f"department.{d.code}.outcomes" for d in reference.departments]
+    queues += [f"department.{d.code}.{kind}" for d in reference.departments for kind in ("outcomes", "assignments")]
     queues += [street_queue(s.code) for s in reference.streets] + [HOTLINE_ANSWERS]
     connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
     try:

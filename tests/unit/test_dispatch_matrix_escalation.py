@@ -56,7 +56,7 @@ def test_the_version_is_stable(matrix):
 
 
 def test_the_version_ignores_what_is_not_the_matrix_and_the_order_of_rows(raw, matrix):
-    raw["officers"] = raw["officers"][:3]
+    raw["duplicate_radius_m"] = 250
     raw["district"]["name_en"] = "Another name"
     raw["urgencies"]["normal"]["completion"] = "5wd"
     raw["categories"].reverse()

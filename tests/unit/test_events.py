@@ -12,11 +12,13 @@ from services.common.events import (CALLOUTS, CHECKINS, EVENTS, MAX_TEXT, SCHEMA
                                     WhistleReopened, WhistleSentBack,
                                     CalloutCheckedIn, CalloutIssued, ReportOutcome,
                                     ContractError, Deadlines, Event, EVENT_TYPES, FieldError, Place,
-                                    RaiseWhistle, TeamAssembled, TeamMember, WhistleOutcome,
+                                    RaiseWhistle, TeamAssembled, TeamOfficer, WhistleOutcome,
                                     WhistleRaised, decode_event, encode, parse, route_of)
 from services.common.events import (HOTLINE, GridEventAccepted, GridEventClosed, GridEventHandled, GridEventOpened,
                                     GridEventOverdue, GridEventPassedUp, GridEventReopened, GridEventVerified,
                                     GridEventWhistled, TicketAnswered, TicketReceipt)
+from services.common.events import (ASSIGNMENTS, MemberCheckedIn, MemberOutcome, MemberReplaced, OfficerAssigned,
+                                    RosterGap, RosterGapEscalated, TeamReleased)
 from tests.support.samples import whistle_request
 
 BEIJING = timezone(timedelta(hours=8))
@@ -25,7 +27,8 @@ T0_Z = "2025-03-14T01:30:00Z"
 PLACE = Place(address="大溪沟街道人和街12号", lon=106.5516, lat=29.5630)
 STEP = dict(callout_id="c-1", whistle_id="w-1", department_code="chengguan", street_code="daxigou",
             category="garbage_dumping", urgency="normal", issued_at=T0)
-MEMBER = TeamMember(officer_code="chengguan-01", name="王建国", department_code="chengguan")
+MEMBER = TeamOfficer(officer_code="chengguan-01", name="王建国", department_code="chengguan", badge="CG0001")
+TEAM = dict(team_id="t-1", kind="whistle", whistle_id="w-1", street_code="daxigou", category="illegal_construction")
 
 
 def sample_events() -> dict[str, Event]:
@@ -53,8 +56,24 @@ def sample_events() -> dict[str, Event]:
                        occurred_at=T0),
         AllCheckedIn(whistle_id="w-1", street_code="daxigou", departments=("chengguan", "shengtai"),
                      first_issued_at=T0, last_checked_in_at=T0 + timedelta(minutes=20), occurred_at=T0),
-        TeamAssembled(team_id="t-1", whistle_id="w-1", street_code="daxigou", category="illegal_construction",
-                      lead=MEMBER, members=(MEMBER,), gaps=("guihua",), occurred_at=T0),
+        TeamAssembled(**TEAM, lead=MEMBER, members=(MEMBER,), gaps=("guihua",), formed_at=T0, assembled_at=T0,
+                      occurred_at=T0),
+        OfficerAssigned(**TEAM, department_code="chengguan", department_name_zh="区城管执法局", officer=MEMBER,
+                        role="lead", lead=MEMBER, urgency="urgent", place=PLACE, assigned_at=T0,
+                        check_in_by=T0 + timedelta(minutes=30), occurred_at=T0),
+        MemberCheckedIn(**TEAM, department_code="chengguan", officer=MEMBER, checked_in_at=T0, check_in_by=T0,
+                        on_time=True, occurred_at=T0),
+        MemberReplaced(**TEAM, department_code="chengguan", officer=MEMBER, reason="no_show",
+                       replaced_by="chengguan-02", replaced_at=T0, occurred_at=T0),
+        RosterGap(**TEAM, department_code="guihua", role="support", reason="nobody_on_duty", urgency="urgent",
+                  detected_at=T0, occurred_at=T0),
+        TeamReleased(**TEAM, department_code="chengguan", officer=MEMBER, whole=True, released_at=T0,
+                     occurred_at=T0),
+        RosterGapEscalated(**TEAM, department_code="guihua", urgency="urgent", reason="nobody_on_duty",
+                           detected_at=T0, level=1, tier="street", chased_by="daxigou",
+                           chased_by_name_zh="街道吹哨报到工作专班", escalated_at=T0, occurred_at=T0),
+        MemberOutcome(action="member_checkin", request_id="m-1", team_id="t-1", department_code="chengguan",
+                      officer_code="chengguan-01", outcome="accepted", occurred_at=T0),
         WhistleLinked(whistle_id="w-2", linked_to="w-1", street_code="daxigou", category="garbage_dumping",
                       distance_m=42.0, occurred_at=T0),
         CalloutsIssued(whistle_id="w-1", street_code="daxigou", community_code="daxigou-c1",
@@ -220,10 +239,22 @@ def test_route_of_a_ticket_receipt_and_answer_is_the_hotline_exchange_by_street(
 
 
 @pytest.mark.parametrize("event_type", ["whistle.raised", "callout.checked_in", "whistle.all_checked_in",
-                                        "team.assembled", "grid_event.opened", "grid_event.closed"])
+                                        "team.assembled", "team.member_checked_in", "roster.gap",
+                                        "roster.gap_escalated", "grid_event.opened", "grid_event.closed"])
 def test_route_of_other_events_is_the_events_exchange_by_type(event_type):
     route = route_of(sample_events()[event_type])
     assert (route.exchange, route.routing_key) == (EVENTS, event_type)
+
+
+@pytest.mark.parametrize("event_type, exchange, key", [
+    ("team.officer_assigned", ASSIGNMENTS, "assignment.chengguan.urgent"),
+    ("team.member_replaced", ASSIGNMENTS, "replaced.chengguan"),
+    ("team.released", ASSIGNMENTS, "released.chengguan"),
+    ("member.outcome", CHECKINS, "outcome.chengguan.accepted"),
+])
+def test_a_team_member_s_events_go_to_their_own_department(event_type, exchange, key):
+    route = route_of(sample_events()[event_type])
+    assert (route.exchange, route.routing_key) == (exchange, key)
 
 
 # --- decoding ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select
 
 from services.common.events import (AllCheckedIn, ArbitrationDecided, ArbitrationOpened, ArbitrationOverdue,
                                     CalloutArrived, CalloutCheckedIn, CalloutCompleted, CalloutEscalated,
-                                    CalloutReturned, Evidence, FollowUpRecorded, Place, TeamAssembled, TeamMember,
+                                    CalloutReturned, Evidence, FollowUpRecorded, Place, TeamAssembled, TeamOfficer,
                                     WhistleClosed, WhistleLinked, WhistleRaised, WhistleReopened)
 from services.common.uow import UnitOfWork
 from services.metrics import handlers
@@ -203,9 +203,11 @@ def test_reopenings_links_follow_ups_teams_and_all_checked_in():
                                reopened_at=T0 + timedelta(days=1), occurred_at=T0 + timedelta(days=1))
     follow = FollowUpRecorded(whistle_id="w1", street_code="daxigou", rating="unsatisfied", comment=None,
                               recorded_by="回访员", reopened=True, occurred_at=T0 + timedelta(days=1))
-    lead = TeamMember(officer_code="chengguan-01", name="王建国", department_code="chengguan")
-    team = TeamAssembled(team_id="t1", whistle_id="w1", street_code="daxigou", category="garbage_dumping",
-                         lead=lead, members=(lead,), gaps=("huanwei",), occurred_at=T0 + timedelta(minutes=2))
+    lead = TeamOfficer(officer_code="chengguan-01", name="王建国", department_code="chengguan", badge="CG-0001")
+    team = TeamAssembled(team_id="t1", kind="whistle", whistle_id="w1", street_code="daxigou",
+                         category="garbage_dumping", lead=lead, members=(lead,), gaps=("huanwei",),
+                         formed_at=T0 + timedelta(minutes=1), assembled_at=T0 + timedelta(minutes=2),
+                         occurred_at=T0 + timedelta(minutes=2))
     everyone = AllCheckedIn(whistle_id="w1", street_code="daxigou", departments=("chengguan",),
                             first_issued_at=T0, last_checked_in_at=T0 + timedelta(minutes=9))
     state = folded(w, i, linked, closed("w1", T0 + timedelta(hours=3)), follow, reopened, team, everyone)

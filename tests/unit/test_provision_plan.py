@@ -63,6 +63,22 @@ def test_a_department_binds_and_publishes_only_its_own_routing_keys():
     assert matches(dept.configure, "amq.gen-abc") and not matches(dept.configure, "test.checkins")
 
 
+def test_a_department_hears_and_answers_for_its_own_team_members_only():
+    dept = account("dept-chengguan")
+    topics = {t.exchange: t for t in dept.topics}
+    assignments, checkins = topics["test.assignments"], topics["test.checkins"]
+    for key in ("*.chengguan.#", "assignment.chengguan.urgent", "replaced.chengguan", "released.chengguan"):
+        assert matches(assignments.read, key), key
+    for key in ("*.gongan.#", "#", "*.*.#", "assignment.#", "assignment.gongan.urgent", "released.*",
+                "*.chengguanx.#"):
+        assert not matches(assignments.read, key), key
+    assert not matches(assignments.write, "assignment.chengguan.urgent")
+    for action in ("member_checkin", "member_decline"):
+        assert matches(checkins.write, f"{action}.chengguan") and not matches(checkins.write, f"{action}.gongan")
+    assert matches(dept.read, "test.department.chengguan.assignments")
+    assert not matches(dept.read, "test.department.gongan.assignments")
+
+
 def test_a_street_raises_only_on_its_own_key_and_reads_its_own_outcomes():
     street = account("street-daxigou")
     [whistles] = street.topics
@@ -91,7 +107,7 @@ def test_an_empty_broker_gets_everything_and_a_second_run_changes_nothing():
     first = plan({"vhosts": [{"name": "/"}]}, "chuishao", wanted, passwords)
     assert first.vhosts == [{"name": "chuishao"}]
     assert len(first.users) == len(first.permissions) == len(wanted)
-    assert len(first.topic_permissions) == 2 * len(REFERENCE.departments) + len(REFERENCE.streets)
+    assert len(first.topic_permissions) == 3 * len(REFERENCE.departments) + len(REFERENCE.streets)
     assert not any(p in str(first.notes) for p in passwords.values())
     second = plan(applied({"vhosts": [{"name": "/"}]}, first), "chuishao", wanted, passwords)
     assert second.empty and second.notes == []

@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from services.common.reference import CODE, DEFAULT_PATH, URGENCIES, load_reference, parse_reference
 
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "reference" / "district.yaml"
-NO_OFFICERS = {"jiedao", "shequ"}
 REQUIRED_DEPARTMENTS = {
     "chengguan", "gongan", "jiaoguan", "shengtai", "zhujian", "shichang", "xiaofang",
     "guihua", "shuiwu", "gongre", "huanwei", "jiedao", "shequ",
@@ -84,7 +83,6 @@ def test_all_codes_unique_and_well_formed(ref):
             codes.extend(g.code for g in community.grids)
     codes += [d.code for d in ref.departments]
     codes += [c.code for c in ref.categories]
-    codes += [o.code for o in ref.officers]
     assert all(re.fullmatch(CODE, c) for c in codes)
     assert [c for c, n in Counter(codes).items() if n > 1] == []
 
@@ -143,21 +141,6 @@ def test_urgencies(ref):
     assert ref.urgencies["emergency"].name_zh == "紧急"
     assert ref.urgencies["urgent"].name_zh == "加急"
     assert ref.urgencies["normal"].name_zh == "一般"
-
-
-def test_officers(ref):
-    by_department: dict[str, list] = {}
-    for officer in ref.officers:
-        by_department.setdefault(officer.department, []).append(officer)
-    assert set(by_department) == ref.department_codes - NO_OFFICERS
-    for department, officers in by_department.items():
-        assert len(officers) == 4, department
-        assert all(o.code.startswith(f"{department}-") for o in officers)
-        assert sum("day" in o.shifts for o in officers) >= 2, department
-        assert sum("night" in o.shifts for o in officers) >= 1, department
-        leads = [o for o in officers if o.team_lead]
-        assert len(leads) == 1, department
-        assert "day" in leads[0].shifts, department
 
 
 # --- rejection of broken files ----------------------------------------------------------------

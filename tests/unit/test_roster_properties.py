@@ -85,7 +85,6 @@ def eligible(officers, schedules, workload, rules, department, category, at, exc
 
 
 def check_team(team, changes, officers, schedules, before, after, rules, at):
-    case = team.case
     members = [team.current(d) for d in team.departments]
     present = [m for m in members if m is not None]
     assert len({m.officer for m in present}) == len(present)                     # nobody twice

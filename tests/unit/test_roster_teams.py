@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from services.roster.errors import InvalidRoster, NotAllowed
-from services.roster.teams import (Assembled, Assigned, Availability, Case, CheckedIn, Quorum, Released, Replaced,
+from services.roster.teams import (Assembled, Availability, Case, CheckedIn, Quorum, Replaced,
                                    RosterGap, TeamRules, Workload, add_department, candidates, check_in, decline,
                                    availability, due, form, new_round, participants, release, release_department,
                                    sweep)

@@ -11,7 +11,8 @@ from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecid
                                     ArbitrationOverdue, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
                                     CalloutEscalated, CalloutReturned, CalloutsIssued, CloseWhistle, Deadlines,
                                     IssuedCallout,
-                                    FollowUp, Place, RaiseWhistle, SendBack, TeamAssembled, TeamMember,
+                                    FollowUp, MemberCheckedIn, Place, RaiseWhistle, RosterGapEscalated, SendBack, TeamAssembled,
+                                    TeamOfficer,
                                     WhistleLinked, WhistleRaised)
 from services.common.reference import load_reference
 from services.whistle.domain import (WhistleState, close, follow_up, linked_lines, raised_line, send_back,
@@ -26,8 +27,10 @@ STEP = dict(callout_id="c-1", whistle_id="w-1", department_code="chengguan", str
             category="illegal_construction", urgency="urgent", issued_at=T0)
 DEADLINES = Deadlines(check_in_by=T0 + timedelta(minutes=30), arrival_by=T0 + timedelta(minutes=60),
                       completion_by=T0 + timedelta(hours=24))
-MEMBERS = (TeamMember(officer_code="cg-1", name="王建国", department_code="chengguan"),
-           TeamMember(officer_code="zj-1", name="李娜", department_code="zhujian"))
+MEMBERS = (TeamOfficer(officer_code="cg-1", name="王建国", department_code="chengguan", badge="CG1"),
+           TeamOfficer(officer_code="zj-1", name="李娜", department_code="zhujian", badge="ZJ1"))
+TEAM = dict(team_id="t-1", kind="whistle", whistle_id="w-1", street_code="daxigou", category="illegal_construction",
+            formed_at=T0, assembled_at=T0 + timedelta(minutes=12))
 
 EVENTS = [
     CalloutsIssued(whistle_id="w-1", street_code="daxigou", community_code=None, grid_code=None,
@@ -63,10 +66,16 @@ EVENTS = [
                  last_checked_in_at=T0),
     AllCompleted(whistle_id="w-1", street_code="daxigou", departments=("chengguan", "zhujian"), round=1,
                  completed_at=T0),
-    TeamAssembled(team_id="t-1", whistle_id="w-1", street_code="daxigou", category="illegal_construction",
-                  lead=MEMBERS[0], members=MEMBERS, gaps=()),
-    TeamAssembled(team_id="t-1", whistle_id="w-1", street_code="daxigou", category="illegal_construction",
-                  lead=MEMBERS[0], members=MEMBERS, gaps=("guihua",)),
+    RosterGapEscalated(team_id="t-1", kind="whistle", whistle_id="w-1", street_code="daxigou",
+                       category="illegal_construction", department_code="guihua", urgency="urgent",
+                       reason="nobody_on_duty", detected_at=T0, level=1, tier="street", chased_by="daxigou",
+                       chased_by_name_zh="街道吹哨报到工作专班", escalated_at=T0),
+    MemberCheckedIn(team_id="t-1", kind="whistle", whistle_id="w-1", street_code="daxigou",
+                    category="illegal_construction", department_code="zhujian", officer=MEMBERS[1], checked_in_at=T0,
+                    check_in_by=T0, on_time=False),
+    TeamAssembled(**TEAM, lead=None, members=MEMBERS[1:], gaps=("chengguan",)),
+    TeamAssembled(**TEAM, lead=MEMBERS[0], members=MEMBERS, gaps=()),
+    TeamAssembled(**TEAM, lead=MEMBERS[0], members=MEMBERS, gaps=("guihua",)),
 ]
 STATE = WhistleState(whistle_id="w-1", street_code="daxigou", status="all_completed", round=1,
                      round_started_at=T0, completed=("chengguan", "zhujian"))
@@ -153,8 +162,17 @@ def test_lines_in_both_languages():
     assert render_timeline_entry(stored(escalated), "en", REFERENCE).endswith(
         "escalated to the district tier, District supervision office chases it")
     team = timeline_entry(EVENTS[-1], REFERENCE)
-    assert team.summary == ("组建联合执法队，由王建国牵头：王建国（区城管执法局）和李娜（区住房和城乡建设委员会）；"
-                            "区规划和自然资源分局无人在岗")
+    assert team.summary == ("联合执法队已到场，由王建国牵头：王建国（区城管执法局）和李娜（区住房和城乡建设委员会）；"
+                            "区规划和自然资源分局尚无人报到")
+    assert render_timeline_entry(stored(team), "en", REFERENCE) == (
+        "joint team on site, led by 王建国: 王建国 (District Urban Management and Law Enforcement Bureau) and 李娜 "
+        "(District Housing and Urban-Rural Development Commission); nobody yet from District Planning and Natural "
+        "Resources Sub-bureau")
+    gap = timeline_entry(EVENTS[-5], REFERENCE)
+    member = timeline_entry(EVENTS[-4], REFERENCE)
+    assert member.summary == "区住房和城乡建设委员会的李娜以联合执法队员身份报到（超时）"
+    assert gap.summary == ("区规划和自然资源分局无人可参加联合执法（无人在岗，自 2025-03-14 09:30 起）：升级至街道级督办，"
+                           "由街道吹哨报到工作专班督办")
     assert "全部部门（2 个）已完成第 1 轮处置，街道可以销号" in by_text
     reopened = street_lines()[-1]
     assert reopened.summary == "重新办理，第 2 轮：群众不满意：又搭起来了"

@@ -7,7 +7,7 @@ import pytest
 
 from services.common.events import (AllCheckedIn, CalloutCheckedIn, CalloutsIssued, IssuedCallout, ReportOutcome,
                                     Deadlines,
-                                    FieldError, Place, RaiseWhistle, TeamAssembled, TeamMember,
+                                    FieldError, Place, RaiseWhistle, TeamAssembled, TeamOfficer,
                                     WhistleOutcome, WhistleRaised, parse, route_of)
 from services.common.reference import load_reference
 from services.whistle.domain import (STATUSES, TimelineEntry, WhistleState, check_against_reference,
@@ -157,10 +157,11 @@ def all_checked_in(at=NOW + timedelta(minutes=20)) -> AllCheckedIn:
 
 
 def team(gaps=()) -> TeamAssembled:
-    lead = TeamMember(officer_code="chengguan-01", name="王建国", department_code="chengguan")
-    other = TeamMember(officer_code="shengtai-01", name="马超", department_code="shengtai")
-    return TeamAssembled(team_id="t-1", whistle_id="w-1", street_code="daxigou", category="garbage_dumping",
-                         lead=lead, members=(lead, other), gaps=gaps, occurred_at=NOW + timedelta(minutes=5))
+    lead = TeamOfficer(officer_code="chengguan-01", name="王建国", department_code="chengguan", badge="CG0001")
+    other = TeamOfficer(officer_code="shengtai-01", name="马超", department_code="shengtai", badge="ST0001")
+    return TeamAssembled(team_id="t-1", kind="whistle", whistle_id="w-1", street_code="daxigou",
+                         category="garbage_dumping", lead=lead, members=(lead, other), gaps=gaps,
+                         formed_at=NOW, assembled_at=NOW + timedelta(minutes=5), occurred_at=NOW + timedelta(minutes=6))
 
 
 def test_callout_issued_dispatches_with_the_department_as_actor():
@@ -200,8 +201,9 @@ def test_team_assembled_is_told_by_roster_and_keeps_the_status(status):
     new, entry = apply_progress(status, team(gaps=("huanwei",)))
     assert new == status
     assert (entry.at, entry.kind, entry.actor) == (NOW + timedelta(minutes=5), "team.assembled", "roster")
-    assert entry.detail == {"team_id": "t-1", "gaps": ["huanwei"]}
-    assert "王建国" in entry.summary and "huanwei" in entry.summary
+    assert entry.detail == {"team_id": "t-1", "round": 1, "gaps": ["huanwei"],
+                            "members": ["chengguan-01", "shengtai-01"]}
+    assert "王建国" in entry.summary and "huanwei" in entry.summary and entry.message == "team.on_site.gaps"
 
 
 def test_an_old_callout_issued_after_all_checked_in_keeps_all_checked_in():

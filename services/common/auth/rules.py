@@ -110,6 +110,18 @@ RULES: dict[str, Rule] = _rules(
     # the command-centre page (services/whistle/board.py): who the pasted token names
     Rule("board.open", {S: ANY, DI: ANY, SV: ANY}, False, None,
          "open the command-centre page", "打开指挥中心页面"),
+    Rule("team.member_report", {D: OWN_DEPARTMENT, SV: ANY}, True, "team_member",
+         "check in or decline as a member of a joint team", "以联合执法队员身份报到或请辞"),
+    Rule("roster.read", {D: OWN_DEPARTMENT, DI: ANY, SV: ANY}, False, "department",
+         "read a department's officers, duty schedule, who is on duty and its iCal feeds",
+         "查看部门执法队员、值班表、在岗人员及日历订阅"),
+    Rule("roster.manage", {D: OWN_DEPARTMENT, SV: ANY}, True, "department",
+         "register, update and import a department's officers; change its duty schedule",
+         "登记、修改、导入本部门执法队员；调整值班表"),
+    Rule("roster.history", {D: OWN_DEPARTMENT, DI: ANY, A: ANY, SV: ANY}, False, "department",
+         "read a department's or officer's service on joint teams, by month", "查看部门或队员的联合执法记录（按月）"),
+    Rule("chiefs.read", {S: OWN_STREET, DI: ANY, SV: ANY}, False, "street",
+         "read a street's 双街长 and 双路长 pairs", "查看街道的双街长、双路长"),
     # metrics
     Rule("assessment.read", {A: ANY, DI: ANY, SV: ANY}, False, None,
          "read assessment data (the three rates, ranking)", "查看考核数据（三率、排名）"),
