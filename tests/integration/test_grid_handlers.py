@@ -25,7 +25,7 @@ from services.whistle.grid_event import InvalidGridEvent, NoSuchGridEvent
 from services.whistle.grid_handlers import TicketElsewhere
 from services.whistle.grid_rules import locator
 from services.whistle.open311 import Open311Error
-from services.whistle.orm import (complainant_contacts, grid_event_timeline, grid_events, hotline_tickets, metadata,
+from services.whistle.orm import (complainant_contacts, grid_event_timeline, grid_events, hotline_tickets,
                                   platform, timeline, whistles)
 from tests.support.grid_samples import (EVIDENCE, NAME, PHONE, T0, accepting, closing, handling, minutes, opening,
                                         passing_up, rules, ticket_body, verifying, whistling)
@@ -42,7 +42,7 @@ IN_C1_G1 = {"address": "大溪沟街道滨江路12号", "lon": 106.5415, "lat": 
 @pytest.fixture()
 def store(tmp_path):
     template = database_template(uuid.uuid4().hex[:8], tmp_path)
-    created = Store(platform, relay=False).attach(create_schema(template.replace("{service}", "whistle"), metadata))
+    created = Store(platform, relay=False).attach(create_schema(template.replace("{service}", "whistle"), "whistle"))
     yield created
     dispose_all()
     drop_databases(template, ("whistle",))
@@ -251,7 +251,7 @@ def test_the_sweep_passes_late_events_up_and_chases_the_street_once(store):
 def test_the_daily_cap_flags_a_grids_fourth_report_for_the_assessment_and_refuses_none(store):
     capped = rules(DailyCap(enabled=True, per_grid_per_day=3))
     for n in range(4):
-        run(store, minutes(n), lambda uow: grid_handlers.open_grid_event(uow, capped, LOCATE,
+        run(store, minutes(n), lambda uow, n=n: grid_handlers.open_grid_event(uow, capped, LOCATE,
                                                                         opening(request_id=f"cap-{n}")))
     opened = [e for e in outbox(store) if e["type"] == "grid_event.opened"]
     assert [e["over_daily_cap"] for e in opened] == [False, False, False, True]
