@@ -156,7 +156,8 @@ def db_rounds(args, log) -> list[tuple[str, str | None]]:
     local_only(template, "PostgreSQL")
     from bench.stack import postgres_usable
     parts = urlsplit(template.replace("{service}", "x"))
-    why = None if answers(parts.hostname, parts.port or 5432) else f"nothing answers at {parts.hostname}:{parts.port or 5432}"
+    port = parts.port or 5432
+    why = None if answers(parts.hostname, port) else f"nothing answers at {parts.hostname}:{port}"
     why = why or postgres_usable(template)
     if why:
         if args.db == "auto" and not args.postgres:

@@ -35,7 +35,8 @@ def markdown(results: dict) -> str:
     lines.append(f"Commit `{meta['commit']}`; {meta['cpus']} CPUs, {meta['memory_gb']:.0f} GB; "
                  f"RabbitMQ at {meta['amqp']}; Python {meta['python']}. Offered rates "
                  f"{', '.join(f'{r:g}' for r in meta['rates']) or 'none (ramp only)'} whistles/s, "
-                 f"{meta['duration']:g} s each, every rate and the ramp on a fresh stack; whistles of {', '.join(meta['categories'])} "
+                 f"{meta['duration']:g} s each, every rate and the ramp on a fresh stack; "
+                 f"whistles of {', '.join(meta['categories'])} "
                  f"(mean fan-out {meta['fanout']:.2f} departments). Latencies in ms: p50 / p95 / p99 / max.")
     lines.append("")
     lines += _comparison(results)
@@ -158,8 +159,8 @@ def _comparison(results: dict) -> list[str]:
            "| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     if any(r and r.get("ramp") for _, *rs in columns for r in rs):
         out.append(row("knee, open-loop ramp (whistles/s offered)", _knee, knee))
-    out.append(row("CPU per whistle: services + broker" + (" (+ postgres)" if any(c[0] == "postgres" for c in columns) else ""),
-                   lambda r: ms(cost(r)), cost))
+    with_postgres = " (+ postgres)" if any(c[0] == "postgres" for c in columns) else ""
+    out.append(row("CPU per whistle: services + broker" + with_postgres, lambda r: ms(cost(r)), cost))
     out.append(row("CPU per whistle: the pipeline's own processes",
                    lambda r: ms(cost(r, "own")), lambda r: cost(r, "own")))
     rates = []
@@ -171,7 +172,8 @@ def _comparison(results: dict) -> list[str]:
             s = step_at(rnd["steps"], rate)
             return None if s is None else s[key]
         out.append(row(f"whistles/s done at {rate:g}/s offered",
-                       lambda r, rate=rate: _n(at(r, "whistles_per_s"), 1), lambda r, rate=rate: at(r, "whistles_per_s")))
+                       lambda r, rate=rate: _n(at(r, "whistles_per_s"), 1),
+                       lambda r, rate=rate: at(r, "whistles_per_s")))
         for key, label in (("callout_latency", "raise→call-out"), ("all_checked_in_latency", "raise→done")):
             out.append(row(f"{label} p50 / p95 / p99 / max at {rate:g}/s (ms)",
                            lambda r, key=key, rate=rate: fmt_summary(at(r, key)) if at(r, key) else "–",

@@ -416,7 +416,7 @@ class Session:
             missing = self.pipeline.expected_callouts(street, category) - per_seq.get(seq, 0)
             undelivered += [ended - times[seq]] * max(0, missing)
         outcome_latency = []
-        for request_id, (_, outcome, _, t) in c.outcomes.items():
+        for request_id, (_, _outcome, _, t) in c.outcomes.items():
             if request_id.startswith(f"bench-{step}-"):
                 seq = int(request_id.rsplit("-", 1)[1])
                 if seq < len(times):

@@ -156,7 +156,8 @@ def generated_channels() -> dict:
             "description": paragraphs(
                 summary_of(model),
                 f"Published by a department to exchange `{events.CHECKINS}` (topic, durable) with routing key "
-                f"`{action}.<department_code>`, its own code; the `department_code` in the body must be that one and the "
+                f"`{action}.<department_code>`, its own code; the `department_code` in the body must be that one "
+                f"and the "
                 f"one the call-out was issued to. Consumed by the dispatch service. Answered on "
                 f"`outcome.<department_code>.<accepted|rejected>`. Give it a `request_id`: a resend with the "
                 f"same one is answered `accepted` again with `repeated: true`."),
@@ -253,8 +254,8 @@ def blocks_for(path: Path) -> dict:
 def regenerate(path: Path, text: str) -> str:
     """The document with each generated block replaced by fresh output."""
     for block, make in blocks_for(path).items():
-        pattern = re.compile(rf"^(?P<indent> *)# >>> generated: {block}\b.*\n(?:.*\n)*?(?P=indent)# <<< generated: {block}.*\n",
-                             re.M)
+        pattern = re.compile(rf"^(?P<indent> *)# >>> generated: {block}\b.*\n(?:.*\n)*?"
+                             rf"(?P=indent)# <<< generated: {block}.*\n", re.M)
         match = pattern.search(text)
         if not match:
             raise SystemExit(f"{path}: no '# >>> generated: {block}' ... '# <<< generated: {block}' block")

@@ -181,7 +181,8 @@ def escalations_arbitration() -> Dashboard:
                                query('sum by (step) (increase(chuishao_deadline_outcomes_total{outcome="missed"}[1h]))',
                                      "{{step}}")))
             .with_row(Row("退单与仲裁 · Returns and arbitration"))
-            .with_panel(series("退单去向 · Returns and where they went", "returns per hour: re-routed or to arbitration",
+            .with_panel(series("退单去向 · Returns and where they went",
+                               "returns per hour: re-routed or to arbitration",
                                query("sum by (went_to) (increase(chuishao_callouts_returned_total[1h]))",
                                      "{{went_to}}")))
             .with_panel(series("仲裁发起 · Arbitrations opened", "per hour, by reason",
@@ -221,7 +222,8 @@ def bus_health() -> Dashboard:
                                # no failure yet is 0 per service, not "no data"
                                query("sum by (service, reason) "
                                      "(rate(chuishao_outbox_publish_failures_total[$__rate_interval])) "
-                                     "or sum by (service) (rate(chuishao_outbox_published_total[$__rate_interval])) * 0",
+                                     "or sum by (service) "
+                                     "(rate(chuishao_outbox_published_total[$__rate_interval])) * 0",
                                      "失败 {{service}} {{reason}}"), unit="ops"))
             .with_row(Row("消费 · Consumers"))
             .with_panel(series("按结果消费 · Consumed by outcome", "messages handled per second, by outcome",

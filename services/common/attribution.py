@@ -22,7 +22,7 @@ def stamp_sender(message: Message, user_id: str | None) -> None:
     For the bus entrypoint, once its sender check has passed; a message type that carries no sender
     (an event) is left alone."""
     if "_sent_by" in getattr(type(message), "__private_attributes__", {}):
-        message._sent_by = user_id
+        message._sent_by = user_id  # type: ignore[attr-defined]  # a private attribute of the command models
 
 
 def sender_record(settings, kind: Kind, code: str, message: Message) -> dict | None:

@@ -46,7 +46,7 @@ def connect(settings: Settings) -> Connection:
     attempt per node: the callers' reconnect loops do the waiting (services/common/backoff.py)."""
     nodes = settings.amqp_nodes
     start = next(_turns) % len(nodes)
-    error: BaseException | None = None
+    error: BaseException = ConnectionError(f"no broker node in {len(nodes)} answered")
     for uri in nodes[start:] + nodes[:start]:
         conn = Connection(uri, heartbeat=HEARTBEAT_SECONDS, connect_timeout=5)
         try:
@@ -74,6 +74,9 @@ class RedactCredentials(logging.Filter):
         return True
 
 
+_rpc_queues_replicated = False
+
+
 def replicate_rpc_queues() -> None:
     """Makes nameko declare each service's RPC queue (`rpc-<service>`) as a quorum queue.
 
@@ -83,15 +86,16 @@ def replicate_rpc_queues() -> None:
     other queue here. Call once per process, before the service container is set up. A classic
     `rpc-<service>` left by an older release must be deleted once (README, "Production")."""
     from nameko.rpc import RpcConsumer
-    if getattr(RpcConsumer.setup, "replicated", False):
+    global _rpc_queues_replicated
+    if _rpc_queues_replicated:
         return
     declared_by_nameko = RpcConsumer.setup
 
     def setup(self):
         declared_by_nameko(self)
         self.queue.queue_arguments = {**(self.queue.queue_arguments or {}), **QUORUM}
-    setup.replicated = True
     RpcConsumer.setup = setup
+    _rpc_queues_replicated = True
 
 
 def discard(conn: Connection | None) -> None:
@@ -250,9 +254,11 @@ class ConfirmedPublisher:
                 self._seq += 1
                 self._pending[self._seq] = message_id
             deadline = time.monotonic() + self.settings.confirm_timeout
+            conn = self._conn
+            assert conn is not None           # _ensure() connected it
             while self._pending and time.monotonic() < deadline:
                 try:
-                    self._conn.drain_events(timeout=max(0.01, deadline - time.monotonic()))
+                    conn.drain_events(timeout=max(0.01, deadline - time.monotonic()))
                 except socket.timeout:
                     break
         except CONNECTION_ERRORS:

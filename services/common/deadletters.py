@@ -8,6 +8,8 @@ letter's `x-original-user-id` (the account that first sent it, recorded when it 
 goes along, and `x-replayed-by` names the operator's account."""
 from __future__ import annotations
 
+import builtins
+
 from typing import Callable
 from urllib.parse import unquote, urlparse
 
@@ -82,12 +84,12 @@ class DeadLetterQueue:
             channel.close()      # whatever was not acked returns to the queue
         return seen
 
-    def list(self) -> list[dict]:
+    def list(self) -> builtins.list[dict]:
         letters = []
         self._walk(lambda ch, m, p, b: letters.append(describe(p, b)))
         return letters
 
-    def replay(self, message_ids: set[str] | None, each: Callable[[], None] | None = None) -> list[str]:
+    def replay(self, message_ids: set[str] | None, each: Callable[[], None] | None = None) -> builtins.list[str]:
         """Republishes the chosen letters (all if None) where they first went, as this connection's
         account (replay_properties); returns their ids.
 
@@ -107,7 +109,7 @@ class DeadLetterQueue:
         self._walk(settle, each)
         return replayed
 
-    def drop(self, message_ids: set[str]) -> list[str]:
+    def drop(self, message_ids: set[str]) -> builtins.list[str]:
         dropped = []
 
         def settle(channel, method, props, body):

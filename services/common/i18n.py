@@ -22,7 +22,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Literal
 
 from babel.dates import format_datetime
 from babel.lists import format_list
@@ -123,7 +123,7 @@ class Text:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return format_datetime(value, "yyyy-MM-dd HH:mm", tzinfo=CHINA_TIME, locale=self.lang)
 
-    def join(self, items: Iterable[str], style: str = "standard") -> str:
+    def join(self, items: Iterable[str], style: Literal["standard", "or"] = "standard") -> str:
         """A list for people: 甲、乙和丙 / A, B, and C (style "or": 甲或乙 / A or B)."""
         items = list(items)
         return format_list(items, style=style, locale=self.lang) if items else ""

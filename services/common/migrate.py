@@ -22,7 +22,7 @@ from typing import Iterator
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
@@ -205,9 +205,10 @@ def make_revision(service: str, message: str, autogenerate: bool) -> Path | None
                                            autogenerate=autogenerate, rev_id=rev_id)
         finally:
             engine.dispose()
-    if not written:
+    made: Script | None = written[0] if isinstance(written, list) else written
+    if made is None:
         return None
-    return Path(written.path) if not isinstance(written, list) else Path(written[0].path)
+    return Path(made.path)
 
 
 def _targets(name: str) -> tuple[str, ...]:

@@ -41,7 +41,7 @@ class Every(Entrypoint):
         while not self._stopping:
             finished = eventlet.Event()
 
-            def handle_result(worker_ctx, result, exc_info):
+            def handle_result(worker_ctx, result, exc_info, finished=finished):
                 if exc_info is not None:
                     log.warning("%s failed, will run again in %ss: %s", self.method_name, self.interval,
                                 exc_info[1])

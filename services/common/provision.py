@@ -3,12 +3,14 @@
 `make provision` (python -m services.common.provision apply) makes the broker match this module's
 accounts for the reference data, in the vhost of AMQP_URI (or --vhost) and under BUS_NAMESPACE:
 
-| account            | may publish                               | may bind / read                              |
-|--------------------|-------------------------------------------|----------------------------------------------|
-| `dept-<code>`      | `checkins`: `<action>.<code>` only (reports, and its team members' `member_checkin` / `member_decline`) | `callouts`: `callout.<code>.*`; `checkins`: `outcome.<code>.*`; `assignments`: `*.<code>.#`; its queues `department.<code>.callouts`, `.outcomes` and `.assignments` |
-| `street-<code>`    | `whistles`: `raise.<code>` only            | `whistles`: `outcome.<code>.*`; its queue `street.<code>.outcomes` |
-| `svc-<service>`    | anything in the namespace                  | anything in the namespace                    |
-| `ops-duty`         | the public and internal exchanges (replay) | the `deadletters` queue                       |
+- `dept-<code>` publishes on `checkins` only `<action>.<code>` (its reports, and its team members'
+  `member_checkin` / `member_decline`); binds and reads `callouts`: `callout.<code>.*`, `checkins`:
+  `outcome.<code>.*`, `assignments`: `*.<code>.#`, and its queues `department.<code>.callouts`,
+  `.outcomes` and `.assignments`;
+- `street-<code>` publishes on `whistles` only `raise.<code>`; binds and reads `whistles`:
+  `outcome.<code>.*` and its queue `street.<code>.outcomes`;
+- `svc-<service>` publishes, binds and reads anything in the namespace;
+- `ops-duty` publishes on the public and internal exchanges (replays) and reads the `deadletters` queue.
 
 Outside parties may declare only server-named queues (`amq.gen-*`, their private reply queues) and
 nothing else: no exchange, no durable queue, no deletion. Topic permissions confine routing keys

@@ -13,7 +13,7 @@ department is listening, so call-outs pile up unseen) and the dead-letter backlo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from amqp.exceptions import NotFound
 from prometheus_client import Gauge
@@ -35,7 +35,7 @@ class QueueDepth:
     consumers: int
 
 
-def probe(open_channel: Callable[[], object], queue: str) -> Optional[QueueDepth]:
+def probe(open_channel: Callable[[], Any], queue: str) -> Optional[QueueDepth]:
     """The queue's depth and consumer count, or None when it does not exist. Connection errors
     propagate: "cannot tell" must not read as "nobody listening"."""
     channel = open_channel()

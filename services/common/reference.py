@@ -21,18 +21,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SpanUnit = Literal["seconds", "minutes", "hours", "working_days"]
+
+
 class Span(Strict):
     """A deadline span: clock time (minutes/hours) or working days on the Chinese calendar."""
 
     amount: int = Field(ge=0)
-    unit: Literal["seconds", "minutes", "hours", "working_days"]
+    unit: SpanUnit
 
     @classmethod
     def parse(cls, text: str) -> "Span":
         match = re.fullmatch(r"(\d+)\s*(s|m|h|wd)", text.strip())
         if not match:
             raise ValueError(f"span {text!r} must look like 30m, 2h or 7wd (or 45s, for drills and tests)")
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "wd": "working_days"}[match.group(2)]
+        units: dict[str, SpanUnit] = {"s": "seconds", "m": "minutes", "h": "hours", "wd": "working_days"}
+        unit = units[match.group(2)]
         return cls(amount=int(match.group(1)), unit=unit)
 
     def as_timedelta(self) -> timedelta | None:

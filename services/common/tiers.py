@@ -22,8 +22,8 @@ GridTier = Literal["grid", "community", "street"]
 EVENT_SOURCES = ("grid_patrol", "hotline_12345", "road_office", "resident_report")
 EventSource = Literal["grid_patrol", "hotline_12345", "road_office", "resident_report"]
 # Who may check a report on site: the street's (city-management) team, or a grid worker.
-VERIFIERS = ("street_team", "grid_worker")
 Verifier = Literal["street_team", "grid_worker"]
+VERIFIERS: tuple[Verifier, ...] = ("street_team", "grid_worker")
 HOTLINE_CLASSES = ("emergency", "utilities", "ordinary", "complex")
 HotlineClass = Literal["emergency", "utilities", "ordinary", "complex"]
 

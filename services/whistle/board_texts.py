@@ -109,7 +109,7 @@ UI = {
     "whistle.team_lead": N_("Led by %(name)s (%(department)s)"),
     "whistle.team_gaps": N_("No officer on duty from: %(departments)s"),
     "whistle.no_team": N_("No joint team for this whistle."),
-    "whistle.read_only": N_("Only the street that raised this whistle can close it, send it back or record its follow-up."),
+    "whistle.read_only": N_("Only the street that raised this whistle can close it, send it back or record its follow-up."),  # noqa: E501
     "whistle.in_progress": N_("The departments are still at work: it can be closed once every one has completed."),
     "whistle.done": N_("Closed and followed up."),
     "whistle.not_found": N_("There is no whistle %(id)s."),

@@ -9,8 +9,8 @@ from typing import Iterable
 from services.common.errors import Conflict, Invalid, NotFound
 from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened,
                                     ArbitrationOverdue, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
-                                    CalloutEscalated, CalloutIssued, CalloutReturned, CalloutsIssued, CalloutStep, CloseWhistle,
-                                    Event,
+                                    CalloutEscalated, CalloutIssued, CalloutReturned, CalloutsIssued, CalloutStep,
+                                    CloseWhistle, Event,
                                     FieldError, FollowUp, FollowUpRecorded, MemberCheckedIn, RaiseWhistle,
                                     RosterGapEscalated,
                                     SendBack, TeamAssembled, WhistleClosed, WhistleLinked, WhistleOutcome,

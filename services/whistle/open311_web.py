@@ -148,7 +148,8 @@ class Open311Endpoints:
         else:
             raise RuntimeError("the request was neither stored nor found")
         account = args.get("account_id", [None])[0]
-        return (200 if decision.repeated else 201), open311.post_response(decision.state, self.reference, account, language_of(request))
+        answer = open311.post_response(decision.state, self.reference, account, language_of(request))
+        return (200 if decision.repeated else 201), answer
 
     @http("GET", f"{PREFIX}/requests.json")
     @open311_api("open311.read")

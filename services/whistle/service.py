@@ -80,8 +80,8 @@ def after_key(after: str | None) -> tuple[datetime, str] | None:
     try:
         return datetime.fromisoformat(raised_at.replace("Z", "+00:00")), whistle_id
     except ValueError:
-        raise HttpError(400, "invalid cursor", (FieldError(field="cursor", message="not a cursor this API gave out"),)) \
-            from None
+        raise HttpError(400, "invalid cursor",
+                        (FieldError(field="cursor", message="not a cursor this API gave out"),)) from None
 
 
 class WhistleService(OutboxAgeProbe, BoardEndpoints, GridEndpoints, OpsEndpoints):
@@ -220,7 +220,8 @@ class WhistleService(OutboxAgeProbe, BoardEndpoints, GridEndpoints, OpsEndpoints
         if street is not None and self.reference.street(street) is None:
             errors.append(FieldError(field="street", message=f"unknown street {street!r}"))
         if status is not None and status not in STATUSES:
-            errors.append(FieldError(field="status", message=f"unknown status {status!r}; one of {', '.join(STATUSES)}"))
+            errors.append(FieldError(field="status",
+                                     message=f"unknown status {status!r}; one of {', '.join(STATUSES)}"))
         if errors:
             raise InvalidRequest(errors)
         self.auth.require(None if street is None else {"street_code": street})     # a street: only its own

@@ -114,7 +114,7 @@ def revoke(token_id: str = typer.Argument(..., help="the token's id (from `list`
         entry = store.revoke(token_id, now())
     except KeyError as exc:
         say(str(exc.args[0]))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     say(f"revoked {token_id} ({entry['principal']}) in {store.revoked}")
 
 
@@ -175,8 +175,8 @@ def keys_retire(kid: str) -> None:
         files().retire(kid)
     except KeyError as exc:
         say(str(exc.args[0]))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     except ValueError as exc:
         say(str(exc))
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     say(f"retired {kid}")

@@ -46,7 +46,7 @@ class Decision:
         return self.allowed
 
 
-S, D, DI, A, O, SV = Kind.STREET, Kind.DEPARTMENT, Kind.DISTRICT, Kind.ASSESSMENT, Kind.OPERATOR, Kind.SERVICE
+S, D, DI, A, OP, SV = Kind.STREET, Kind.DEPARTMENT, Kind.DISTRICT, Kind.ASSESSMENT, Kind.OPERATOR, Kind.SERVICE
 H, FU, O3 = Kind.HOTLINE, Kind.FOLLOW_UP, Kind.OPEN311
 ANY, OWN_STREET, OWN_DEPARTMENT, CALLED = Scope.ANY, Scope.OWN_STREET, Scope.OWN_DEPARTMENT, Scope.CALLED
 
@@ -128,9 +128,9 @@ RULES: dict[str, Rule] = _rules(
     Rule("assessment.decide", {DI: ANY, SV: ANY}, True, None,
          "record an exemption or an appeal in the assessment", "记录考核免责或申诉"),
     # operations (today the dead-letter tool speaks to the broker as the operator's broker account)
-    Rule("dlq.read", {O: ANY}, False, None, "list and show dead letters", "查看死信"),
-    Rule("dlq.replay", {O: ANY}, True, None, "replay dead letters", "重放死信"),
-    Rule("dlq.drop", {O: ANY}, True, None, "drop dead letters", "删除死信"),
+    Rule("dlq.read", {OP: ANY}, False, None, "list and show dead letters", "查看死信"),
+    Rule("dlq.replay", {OP: ANY}, True, None, "replay dead letters", "重放死信"),
+    Rule("dlq.drop", {OP: ANY}, True, None, "drop dead letters", "删除死信"),
 )
 
 

@@ -146,7 +146,7 @@ def verify(token: str, keys: KeySet, revoked: Container[str], now: datetime) -> 
     except jwt.PyJWTError:
         raise TokenError("malformed token", "令牌格式错误") from None
     exp, iat = claims.get("exp"), claims.get("iat")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (exp, iat)):
+    if not isinstance(exp, int) or not isinstance(iat, int) or isinstance(exp, bool) or isinstance(iat, bool):
         raise TokenError("malformed token (exp and iat must be whole seconds)", "令牌格式错误（时间字段）")
     moment = now.timestamp()
     if moment >= exp + LEEWAY.total_seconds():
@@ -159,9 +159,12 @@ def verify(token: str, keys: KeySet, revoked: Container[str], now: datetime) -> 
         raise TokenError("malformed token (jti)", "令牌格式错误（jti）")
     if jti in revoked:
         raise TokenError(f"token {jti} has been revoked", f"令牌 {jti} 已被吊销")
+    code = claims.get("code")
     try:
+        if not isinstance(code, str):
+            raise ValueError("code")
         kind = Kind(claims.get("kind"))
-        principal = Principal(kind, claims.get("code"), jti)
+        principal = Principal(kind, code, jti)
     except ValueError:
         raise TokenError("malformed token (kind or code)", "令牌格式错误（主体类型或代码）") from None
     if claims.get("sub") != str(principal):

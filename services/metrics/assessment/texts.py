@@ -164,7 +164,8 @@ def duration(span: timedelta, language: str) -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if language == "zh":
-        parts = [f"{days}天" if days else "", f"{hours}小时" if hours else "", f"{mins}分钟" if mins and not days else ""]
+        parts = [f"{days}天" if days else "", f"{hours}小时" if hours else "",
+                 f"{mins}分钟" if mins and not days else ""]
         return "".join(parts) or "不足1分钟"
     parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min" if mins and not days else ""]
     return " ".join(p for p in parts if p) or "under a minute"
