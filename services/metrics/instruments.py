@@ -65,8 +65,8 @@ COMPLETION_LATENCY = Histogram(
     ["department", "urgency"], buckets=COMPLETION_BUCKETS)
 TEAM_ASSEMBLY_LATENCY = Histogram(
     "chuishao_team_assembly_latency_seconds",
-    "Time from a whistle's joint enforcement team being formed (its call-outs issued) to its quorum of "
-    "members checking in on site",
+    "Time from a whistle being raised to its joint enforcement team being on site (the team's quorum of "
+    "members checked in)",
     ["category"], buckets=TEAM_BUCKETS)
 CLOSURE_LATENCY = Histogram(
     "chuishao_whistle_closure_latency_seconds", "Time from a whistle being raised to its street closing it (销号)",

@@ -133,7 +133,7 @@ team_facts = Table(
     Column("category", String(64), nullable=False),
     Column("complete", Boolean, nullable=False),                 # no roster gap
     Column("assembled_at", UtcDateTime(), nullable=False),
-    Column("latency_seconds", Float),                            # raised → assembled, when the raise was known
+    Column("latency_seconds", Float),                            # raised → on site, when the raise was known
 )
 
 # 免责与申诉: exemptions and appeals, appended, never changed (a later decision on the same fact is a

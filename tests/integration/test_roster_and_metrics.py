@@ -9,7 +9,7 @@ import requests
 
 from services.common.events import CalloutCheckedIn, CalloutsIssued
 from services.department_client import DepartmentClient
-from tests.support.samples import callouts_issued, publish_event
+from tests.support.samples import callouts_issued, publish_event, raised
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,22 +26,37 @@ def issued(departments=("chengguan", "guihua", "zhujian"), joint=True, urgency="
                            category="illegal_construction")
 
 
-def test_a_team_on_site_is_timed_from_formed_to_assembled(stack, bus):
-    """The roster tells team.assembled once the quorum checked in; metrics observes how long that took."""
-    callout = issued(departments=("chengguan", "shichang"), urgency="urgent")
-    callout = callout.model_copy(update={"category": "street_vending"})
+def test_a_team_on_site_is_timed_from_the_whistles_raise(stack, bus):
+    """The roster tells team.assembled once the quorum checked in; metrics observes how long after the
+    whistle was raised that was (raised → joint team on site), not how long the team took to gather."""
+    assembled = bus.listen("events", "team.assembled")
+    whistle = raised(category="street_vending", urgency="urgent")
+    whistle = whistle.model_copy(update={"raised_at": whistle.raised_at - timedelta(seconds=90)})
+    callout = callouts_issued(whistle.whistle_id, departments=("chengguan", "shichang"), joint=True,
+                              category="street_vending")
+    publish_event(bus, whistle)
     with DepartmentClient(stack.amqp_uri, "chengguan", namespace=stack.namespace) as cg, \
             DepartmentClient(stack.amqp_uri, "shichang", namespace=stack.namespace) as sc:
         publish_event(bus, callout)
         for client in (cg, sc):
             member = next_assignment(client, callout.whistle_id)
             assert client.member_check_in(member.team_id, member.officer.officer_code).outcome == "accepted"
+    team, _, _ = assembled.get(timeout=30, predicate=lambda p: p["whistle_id"] == whistle.whistle_id)
+    on_site = datetime.fromisoformat(team["assembled_at"])
+    assert (on_site - datetime.fromisoformat(team["formed_at"])).total_seconds() < 60   # gathered quickly...
+    since_raised = (on_site - whistle.raised_at).total_seconds()
+    assert since_raised >= 90                                                            # ...raised long before
     url = f"{stack.url('metrics')}/metrics"
     text = wait_for(lambda: (t := requests.get(url, timeout=5).text) and re.search(
         r'chuishao_team_assembly_latency_seconds_count\{category="street_vending"\} 1\.0', t) and t,
         what="the team's assembly time on /metrics")
     assert 'chuishao_joint_teams_total{category="street_vending",complete="true"} 1.0' in text
-    assert re.search(r'chuishao_team_assembly_latency_seconds_bucket\{category="street_vending",le="60.0"\} 1\.0',
+    observed = float(re.search(r'chuishao_team_assembly_latency_seconds_sum\{category="street_vending"\} '
+                               r'([0-9.e+]+)', text).group(1))
+    assert observed == pytest.approx(since_raised, abs=0.01)
+    assert re.search(r'chuishao_team_assembly_latency_seconds_bucket\{category="street_vending",le="60.0"\} 0\.0',
+                     text)
+    assert re.search(r'chuishao_team_assembly_latency_seconds_bucket\{category="street_vending",le="300.0"\} 1\.0',
                      text)
 
 
