@@ -1,18 +1,18 @@
 """Who took an action, for the timeline: the HTTP or RPC caller's principal, or a bus command's verified sender.
 
 HTTP and RPC callers prove themselves with a bearer token (services.common.guard; `self.auth.record()`
-gives `{kind, code, token_id}`). A street's or a department's command over the bus proves its sender
-only with SENDER_CHECK=user_id: the broker refuses a `user_id` that is not the publishing account's
-own, and the consumer refuses one that is not the routing key's party (`street-<code>`,
-`dept-<code>`) or a SENDER_SUPERUSERS account. Without that check nobody vouches for the sender,
-and the timeline records no principal (`null`) rather than a guess."""
+gives `{kind, code, token_id}`). A street's or a department's command over the bus names its sender
+by the AMQP `user_id`, which the broker refuses unless it is the publishing account's own; the bus
+entrypoint stamps it on the command (with SENDER_CHECK=user_id it must moreover be the routing key's
+party, `street-<code>` / `dept-<code>`, or a SENDER_SUPERUSERS account). A command sent without one
+is vouched for by nobody, and the timeline records no principal (`null`) rather than a guess."""
 from __future__ import annotations
 
 from typing import Callable
 
 from nameko.extensions import DependencyProvider
 
-from services.common.auth.principals import Kind, Principal, broker_user, principal_of_broker_user
+from services.common.auth.principals import Kind, principal_of_broker_user
 from services.common.events import Actor, Message
 
 
@@ -26,18 +26,13 @@ def stamp_sender(message: Message, user_id: str | None) -> None:
 
 
 def sender_record(settings, kind: Kind, code: str, message: Message) -> dict | None:
-    """The principal record of whoever sent a bus command for street/department `code`, or None when
-    the bus did not verify it.
-
-    The verified broker user when the consumer stamped one (stamp_sender); otherwise, with
-    SENDER_CHECK=user_id and no SENDER_SUPERUSERS, the one account the check lets send on that key."""
+    """The principal record of whoever sent a bus command for street/department `code`: the broker
+    user the consumer stamped on it (stamp_sender; the broker vouches for a message's user_id), or
+    None when it came without one."""
     user = getattr(message, "_sent_by", None)
     if user:
         principal = principal_of_broker_user(user)
         return principal.record() if principal is not None else None
-    if settings.sender_check == "user_id" and not settings.sender_superusers:
-        account = broker_user(kind, code)
-        return Principal(kind, code, f"amqp:{account}").record()
     return None
 
 

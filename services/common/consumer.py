@@ -33,6 +33,7 @@ from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension, re
 from prometheus_client import Counter
 from sqlalchemy.exc import OperationalError
 
+from services.common.attribution import stamp_sender
 from services.common.backoff import reconnect_delay
 from services.common.broker import (CONNECTION_ERRORS, ConfirmedPublisher, connect, declare_exchanges,
                                     declare_queue, discard)
@@ -218,6 +219,7 @@ class BusHub(SharedExtension, ProviderCollector):
             "x-dead-lettered-at": datetime.now(timezone.utc).isoformat(),
             "x-attempts": attempts,
         })
+        headers.setdefault("x-original-user-id", props.get("user_id") or "")   # who sent it, for a replay
         headers.pop("x-delivery-count", None)
         body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
         try:
@@ -439,6 +441,8 @@ class BusConsumer(Entrypoint):
             errors = self.verify(decoded, message.delivery_info.get("routing_key", ""))
             if errors:
                 raise ContractError(errors)
+        # the broker refuses a user_id that is not the publishing account's own: it names the sender
+        stamp_sender(decoded, props.get("user_id"))
         return decoded
 
 

@@ -205,10 +205,10 @@ def make_revision(service: str, message: str, autogenerate: bool) -> Path | None
                                            autogenerate=autogenerate, rev_id=rev_id)
         finally:
             engine.dispose()
-    made: Script | None = written[0] if isinstance(written, list) else written
-    if made is None:
+    if not written:
         return None
-    return Path(made.path)
+    made: Script | None = written[0] if isinstance(written, list) else written
+    return None if made is None else Path(made.path)
 
 
 def _targets(name: str) -> tuple[str, ...]:

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 import requests
 
-from services.common.events import TeamAssembled, TeamMember
+from services.common.events import TeamAssembled, TeamOfficer
 from tests.support.bus import dead_letters
 from tests.support.samples import publish_event, whistle_request
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-LEAD = TeamMember(officer_code="cg-01", name="王建国", department_code="chengguan")
+LEAD = TeamOfficer(officer_code="cg-01", name="王建国", department_code="chengguan", badge="CG-0001")
 
 
 def team(whistle_id: str) -> TeamAssembled:
-    return TeamAssembled(team_id=str(uuid.uuid4()), whistle_id=whistle_id, street_code="daxigou",
-                         category="garbage_dumping", lead=LEAD, members=(LEAD,), gaps=())
+    now = datetime.now(timezone.utc)
+    return TeamAssembled(team_id=str(uuid.uuid4()), kind="whistle", whistle_id=whistle_id, street_code="daxigou",
+                         category="garbage_dumping", lead=LEAD, members=(LEAD,), gaps=(), formed_at=now,
+                         assembled_at=now)
 
 
 def batches(stack, outcome: str) -> float:
@@ -31,7 +34,8 @@ def batches(stack, outcome: str) -> float:
 
 def test_a_poison_message_inside_a_batch_leaves_its_neighbours_alone(stack, bus):
     stack.start("whistle")
-    raised = requests.post(f"{stack.url('whistle')}/api/v1/whistles", json=whistle_request(), timeout=5)
+    raised = requests.post(f"{stack.url('whistle')}/api/v1/whistles", json=whistle_request(), timeout=5,
+                           headers=stack.bearer())
     whistle_id = raised.json()["whistle_id"]
     stack.processes["whistle"].stop()
 
@@ -49,7 +53,7 @@ def test_a_poison_message_inside_a_batch_leaves_its_neighbours_alone(stack, bus)
 
     def lines():
         timeline = requests.get(f"{stack.url('whistle')}/api/v1/whistles/{whistle_id}/timeline",
-                                timeout=5).json()["timeline"]
+                                headers=stack.bearer(), timeout=5).json()["timeline"]
         return [e for e in timeline if e["kind"] == "team.assembled"]
 
     got = wait_for(lambda: len(lines()) >= 30 and lines(), what="the 30 good events on the timeline")

@@ -28,11 +28,17 @@ def test_without_the_sender_check_nobody_vouches_for_a_bus_sender():
     assert sender_record(settings(), Kind.DEPARTMENT, "chengguan", report()) is None
 
 
-def test_with_the_sender_check_the_only_account_it_admits_is_the_sender():
-    record = sender_record(settings(SENDER_CHECK="user_id"), Kind.DEPARTMENT, "chengguan", report())
-    assert record == {"kind": "department", "code": "chengguan", "token_id": "amqp:dept-chengguan"}
-    street = sender_record(settings(SENDER_CHECK="user_id"), Kind.STREET, "daxigou", parse(RaiseWhistle, whistle_request()))
-    assert street == {"kind": "street", "code": "daxigou", "token_id": "amqp:street-daxigou"}
+def test_the_broker_user_the_bus_stamped_is_the_sender_with_or_without_the_sender_check():
+    for check in (settings(), settings(SENDER_CHECK="user_id")):
+        stamped = report()
+        stamp_sender(stamped, "dept-chengguan")
+        assert sender_record(check, Kind.DEPARTMENT, "chengguan", stamped) == {
+            "kind": "department", "code": "chengguan", "token_id": "amqp:dept-chengguan"}
+        raised = parse(RaiseWhistle, whistle_request())
+        stamp_sender(raised, "street-daxigou")
+        assert sender_record(check, Kind.STREET, "daxigou", raised) == {
+            "kind": "street", "code": "daxigou", "token_id": "amqp:street-daxigou"}
+        assert sender_record(check, Kind.STREET, "daxigou", parse(RaiseWhistle, whistle_request())) is None
 
 
 def test_with_superusers_an_unstamped_sender_is_not_guessed_and_a_stamped_one_is_named():
