@@ -10,7 +10,7 @@ what other releases of the producers would write:
 - version 3, which they do not: dead-lettered by each consumer, naming schema_version.
 
 Nothing else is dead-lettered: each case checks the dead letters once every consumer has shown its
-effect (call-outs issued, a joint team assembled, a metric counted)."""
+effect (call-outs issued, a joint team formed, a metric counted)."""
 from __future__ import annotations
 
 import re
@@ -81,16 +81,18 @@ def test_an_older_consumer_reads_a_newer_producers_event_ignoring_the_fields_it_
 
 
 def test_a_newer_consumer_reads_an_older_producers_event_without_the_optional_fields_added_since(stack, bus):
-    event = callouts_issued(departments=("chengguan", "gongan"), joint=True)
+    # a category both departments have qualified officers for: a team, not a roster gap
+    event = callouts_issued(departments=("chengguan", "gongan"), joint=True, category="illegal_parking")
     payload = event.model_dump(mode="json")
     for added in ("round", "reason", "located_by"):   # optional, with defaults: a release before them omits them
         del payload[added]
     marker = f"older-{uuid.uuid4().hex}"
-    teams = bus.listen("events", "team.assembled")
+    assigned = bus.listen("assignments", "assignment.*.*")      # the roster forms the team: one member each
     before = metric(stack, "chuishao_callouts_issued_total")
     bus.publish("events", "callouts.issued", payload, message_id=event.event_id, headers={"marker": marker})
-    team, _, _ = teams.get(timeout=30, predicate=lambda t: t["whistle_id"] == event.whistle_id)
-    assert team["street_code"] == "daxigou"
+    members = assigned.get_all(2, timeout=30, predicate=lambda a: a["whistle_id"] == event.whistle_id)
+    assert {m["department_code"] for m in members} == {"chengguan", "gongan"}
+    assert {m["street_code"] for m in members} == {"daxigou"} and members[0]["team_id"] == members[1]["team_id"]
     wait_for(lambda: metric(stack, "chuishao_callouts_issued_total") == before + 2, timeout=30,
              what="metrics to count both call-outs")
     assert letters_marked(bus, marker) == []
