@@ -37,6 +37,7 @@ LABELS = {
     "call-outs received": N_("call-outs received by departments"),
     "call-outs never answered": N_("call-outs never answered"), "checkin reports": N_("check-ins"),
     "arrival reports": N_("arrivals"), "completion reports": N_("completions"), "return reports": N_("returns"),
+    "member check-ins": N_("team members checked in"),
     "reports refused": N_("reports refused"), "closed": N_("closures"), "sent back": N_("sent back"),
     "follow-ups": N_("follow-ups"), "reopened": N_("reopened"), "arbitrations": N_("arbitrations"),
     "arbitrations decided": N_("arbitrations decided"), "street requests refused": N_("street requests refused"),

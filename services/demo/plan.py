@@ -8,7 +8,8 @@ emergencies and a tenth complex. Parking, rubbish and street vending lead the ca
 
 Departments differ in diligence: each checks in on time with its own probability, sometimes late,
 now and then never (the call-out climbs the escalation ladder to the city), and returns a share of
-call-outs as "not ours" (退单). A step's time is drawn inside its deadline's window (or past it, when
+call-outs as "not ours" (退单). An officer assigned to a joint team checks in in time, or now and then
+never (and is replaced). A step's time is drawn inside its deadline's window (or past it, when
 late); a window longer than the demo's horizon (a deadline of 7 working days) is compressed into
 the horizon, so it is met: within minutes nobody can be days late.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional, Sequence
 
-from services.common.events import CalloutIssued
+from services.common.events import CalloutIssued, OfficerAssigned
 from services.common.reference import ReferenceData
 
 SOURCES = {"hotline_12345": 45, "grid_patrol": 35, "road_office": 10, "street_office": 10}
@@ -171,6 +172,15 @@ def department_acts(callout: CalloutIssued, rnd: random.Random, mix: Mix = Mix()
     return [act(checked, "checkin", officer=officer, note="收到，马上出发"),
             act(arrived, "arrival", officer=officer, location=c.place.model_dump(), evidence_ref="photo://arrival"),
             act(completed, "completion", summary="已现场处置完毕", evidence_refs=["photo://done"])]
+
+
+def member_check_in_at(assignment: OfficerAssigned, rnd: random.Random, mix: Mix = Mix(),
+                       horizon: timedelta = timedelta(minutes=2)) -> Optional[datetime]:
+    """When an officer assigned to a joint team checks in personally, inside the check-in window (None:
+    never, and the roster replaces the no-show once the deadline passes; a late check-in would be refused)."""
+    if rnd.random() < mix.never_check_in:
+        return None
+    return _moment(rnd, assignment.assigned_at, assignment.check_in_by, True, horizon, assignment.assigned_at)
 
 
 # ---------------------------------------------------------------- the streets and the district

@@ -1,6 +1,7 @@
 """The demo load against running services: streets raise whistles over HTTP, every department answers
-its call-outs over the bus with the department client, streets close (or send back) and record
-follow-ups, the district decides arbitrations; a rich progress bar shows how far it got.
+its call-outs (and its officers their joint-team assignments) over the bus with the department client,
+streets close (or send back) and record follow-ups, the district decides arbitrations; a rich progress
+bar shows how far it got.
 
 Each actor is a thread of its own: one per department (a DepartmentClient owns one connection),
 one for the streets, one for the district. What each does is drawn by services/demo/plan.py.
@@ -24,7 +25,8 @@ import requests
 
 from services.common.reference import DEFAULT_PATH, ReferenceData
 from services.demo import plan
-from services.department_client.client import DepartmentClient, ReportRejected, ReportTimeout
+from services.common.events import OfficerAssigned
+from services.department_client.client import DepartmentClient, MemberRejected, ReportRejected, ReportTimeout
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -168,7 +170,23 @@ class DepartmentDesk(Actor):
                 self.schedule(act.at, lambda act=act: self.report(act))
             self.run_due()
             if self.stop_event.is_set():
-                break
+                return
+        for assignment in self.client.assignments(timeout=0.1):
+            if isinstance(assignment, OfficerAssigned):          # replacements and releases need no answer
+                at = plan.member_check_in_at(assignment, self.rnd, self.config.mix, self.config.horizon)
+                if at is not None:
+                    self.schedule(at, lambda a=assignment: self.member_check_in(a))
+            self.run_due()
+            if self.stop_event.is_set():
+                return
+
+    def member_check_in(self, assignment: OfficerAssigned) -> None:
+        try:
+            self.client.member_check_in(assignment.team_id, assignment.officer.officer_code,
+                                        note="队员已到场")
+            self.tally.add("member check-ins")
+        except MemberRejected:
+            self.tally.add("reports refused")       # e.g. the team was released meanwhile
 
     def report(self, act: plan.Act) -> None:
         send = {"checkin": self.client.check_in, "arrival": self.client.arrive, "completion": self.client.complete,

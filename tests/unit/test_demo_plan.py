@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import yaml
 
-from services.common.events import CalloutIssued, Deadlines, Place
+from services.common.events import CalloutIssued, Deadlines, OfficerAssigned, Place, TeamOfficer
 from services.common.reference import DEFAULT_PATH, load_reference, parse_reference
 from services.demo import plan
 from services.demo.drill import drill
@@ -59,6 +59,25 @@ def test_a_department_checks_in_arrives_and_completes_in_order_mostly_in_time():
         outcomes["late" if acts[0].at > T0 + timedelta(seconds=30) else "on time"] += 1
         assert acts[2].at <= T0 + timedelta(minutes=3)      # 7 days compressed into the demo's horizon
     assert outcomes["on time"] > outcomes["late"] > 0 and outcomes["never"] > 0 and outcomes["returned"] > 0
+
+
+def assigned(check_in=timedelta(seconds=30)) -> OfficerAssigned:
+    officer = TeamOfficer(officer_code="chengguan-01", name="王建国", department_code="chengguan", badge="CG0001")
+    return OfficerAssigned(team_id="t1", kind="whistle", whistle_id="w1", street_code="daxigou",
+                           category="illegal_construction", department_code="chengguan",
+                           department_name_zh="区城管执法局", officer=officer, role="lead", lead=officer,
+                           urgency="urgent", assigned_at=T0, check_in_by=T0 + check_in)
+
+
+def test_a_team_member_checks_in_within_the_window_or_never():
+    rnd = random.Random(4)
+    drawn = [plan.member_check_in_at(assigned(), rnd) for _ in range(400)]
+    times = [at for at in drawn if at is not None]
+    assert 0 < drawn.count(None) < 40                                     # now and then a no-show, replaced
+    assert all(T0 < at <= T0 + timedelta(seconds=30) for at in times)     # never late: that would be refused
+    long_window = [plan.member_check_in_at(assigned(timedelta(hours=2)), rnd, horizon=timedelta(minutes=2))
+                   for _ in range(50)]
+    assert all(at <= T0 + timedelta(minutes=2) for at in long_window if at is not None)
 
 
 def test_departments_differ_in_diligence():
