@@ -11,6 +11,7 @@ recurrence itself is python-dateutil's rrule over local wall times.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
@@ -241,17 +242,45 @@ class Piece:
     duty: Mapping[str, str]
 
 
+@dataclass
+class _Walls:
+    """A rule's shift starts (wall clock) from its dtstart up to `horizon`, in order: the n-th is shift n."""
+
+    starts: list[datetime]
+    horizon: datetime
+    exhausted: bool                   # the rule ends (until) before the horizon
+
+
+_WALLS: dict[tuple, _Walls] = {}
+_WALLS_KEPT = 512
+WALLS_AHEAD = timedelta(days=62)      # generated past the end asked for, so the next question is answered
+
+
+def _walls(rotation: Rotation, wall_end: datetime) -> _Walls:
+    """The rule's shift starts up to at least wall_end, generated once per rule and kept: who is on
+    duty is asked for every team formed, and walking the rule from its start each time cost most of
+    the roster service's CPU."""
+    key = (rotation.frequency, rotation.starts, rotation.interval, rotation.weekdays, rotation.until)
+    known = _WALLS.get(key)
+    if known is None or (known.horizon < wall_end and not known.exhausted):
+        horizon = wall_end + WALLS_AHEAD
+        starts = list(rotation.rule().between(rotation.starts, horizon, inc=True))
+        exhausted = rotation.until is not None and rotation.until <= horizon
+        if len(_WALLS) >= _WALLS_KEPT:
+            _WALLS.pop(next(iter(_WALLS)))
+        known = _WALLS[key] = _Walls(starts, horizon, exhausted)
+    return known
+
+
 def occurrences(rotation: Rotation, zone: ZoneInfo, start: datetime, end: datetime) -> Iterator[Occurrence]:
-    """The rotation's shifts that overlap [start, end). The rrule is walked from the rotation's
-    `starts`, so the cost grows with its age: start a new rotation rather than keep one for decades."""
+    """The rotation's shifts that overlap [start, end); shift n is the rule's n-th occurrence from its
+    `starts` (which group is on duty follows from n)."""
     margin = timedelta(days=1)         # wall clock and UTC differ by less than a day
     wall_end = end.astimezone(zone).replace(tzinfo=None) + margin
     wall_begin = start.astimezone(zone).replace(tzinfo=None) - rotation.length - margin
-    for index, wall in enumerate(rotation.rule()):
-        if wall > wall_end:
-            return
-        if wall < wall_begin:
-            continue
+    walls = _walls(rotation, wall_end).starts
+    for index in range(bisect_left(walls, wall_begin), bisect_right(walls, wall_end)):
+        wall = walls[index]
         begins, ends = to_utc(wall, zone), to_utc(wall + rotation.length, zone)
         if begins < end and ends > start and begins < ends:
             yield Occurrence(rotation.code, rotation.layer, index, rotation.group(index), begins, ends)

@@ -12,14 +12,15 @@ import re
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
-
-from matplotlib import font_manager
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Optional
 
 from services.metrics.assessment.result import Assessment, UnitResult
 from services.metrics.assessment.texts import check_language, text
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# matplotlib is imported when a chart is drawn, not with the service: it is most of a process's memory
 
 CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
              "Microsoft YaHei", "SimHei", "PingFang SC")
@@ -33,6 +34,8 @@ CJK_FILES = re.compile(r"(wqy|notosanscjk|notoserifcjk|sourcehansans|simhei|msyh
 def cjk_font() -> Optional[str]:
     """The first installed font family that can draw Chinese, or None. matplotlib caches its font
     list, so a font installed after the cache was built is found by its file name and added."""
+    from matplotlib import font_manager
+
     def known() -> Optional[str]:
         installed = {f.name for f in font_manager.fontManager.ttflist}
         return next((name for name in CJK_FONTS if name in installed), None)
@@ -74,7 +77,9 @@ def _panel(ax, units: list[UnitResult], title: str, language: str, rows: int) ->
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def _figure(assessment: Assessment, language: str, title: str) -> Figure:
+def _figure(assessment: Assessment, language: str, title: str) -> "Figure":
+    from matplotlib.figure import Figure
+
     rows = max(len([u for u in units if u.rank is not None]) for units in (assessment.departments,
                                                                            assessment.streets)) or 1
     fig = Figure(figsize=(11, 1.2 + 0.38 * rows), layout="constrained")
@@ -94,6 +99,7 @@ def _render(assessment: Assessment, language: str, fmt: str, title: Optional[str
         # SVG text stays text (the viewer's fonts draw it): a glyph missing from ours does not matter there
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig = _figure(assessment, language, title or f"{text(language, 'chart')} · {assessment.period.title(language)}")
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         FigureCanvasAgg(fig)
         out = io.BytesIO()
         fig.savefig(out, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
