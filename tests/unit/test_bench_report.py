@@ -129,3 +129,13 @@ def test_with_replica_rounds_only_the_fewest_processes_are_the_baseline():
     assert "| measure | postgres real ×2 | postgres naive | postgres real ÷ naive |" in md
     assert line(md, "| postgres | 3 vs 2 | knee").endswith("| 25 | 30 | 1.20× |")
     assert "yes (knee 1.20×, 1.20× at 200/s)" in target(md, "postgres")
+
+
+def test_cpu_per_whistle_at_a_rate_is_the_window_s_cpu_over_the_whistles_done():
+    from bench.report import cpu_per_whistle_at
+    rnd = {"groups": ["whistle", "dispatch"]}
+    step = {"cpu": {"whistle": 20.0, "dispatch": 30.0, "rabbitmq": 50.0, "bench": 40.0, "_wall": 20.0},
+            "whistles_per_s": 50.0}
+    assert cpu_per_whistle_at(rnd, step) == 20.0        # 100 % of a core = 1000 ms/s, over 50 whistles/s
+    assert cpu_per_whistle_at(rnd, {**step, "whistles_per_s": 0}) is None
+    assert cpu_per_whistle_at(None, step) is None
