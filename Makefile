@@ -17,7 +17,7 @@ LOCK_IMPORTS := nameko, eventlet, kombu, amqp, werkzeug, sqlalchemy, psycopg2, p
                 hypothesis, schemathesis, yaml, jwt, cryptography, typer, dateutil, icalendar, jinja2, \
                 babel, click, rich, requests, playwright
 
-.PHONY: help venv broker prometheus chromium db migration provision token run demo test unit bench chaos dlq catalogs lock clean
+.PHONY: help venv broker prometheus chromium db migration provision token run demo lint test unit bench chaos dlq catalogs lock clean
 
 help:
 	@echo "make venv    create .venv and install the project with requirements.lock as constraints"
@@ -32,6 +32,7 @@ help:
 	@echo "make demo    a demo load against the running services (ARGS='run --whistles 200', ARGS=drill)"
 	@echo "make test    whole suite on SQLite, and on PostgreSQL alongside when one is reachable"
 	@echo "make unit    unit tests only (no broker, no database server)"
+	@echo "make lint    static checks: ruff over the tree, mypy over services/common (make test runs them first)"
 	@echo "make bench   run the benchmark (python -m bench)"
 	@echo "make chaos   run the failure tests in tests/chaos"
 	@echo "make cluster-test  1,000 whistles through a 3-node RabbitMQ cluster while nodes are stopped and killed"
@@ -91,8 +92,12 @@ run: venv broker db
 demo: venv
 	$(VPY) -m services.demo $(or $(ARGS),run)
 
-test: venv broker prometheus chromium
+test: venv broker prometheus chromium lint
 	REQUIRE_PROMETHEUS=1 REQUIRE_CHROMIUM=1 PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 unit: venv
 	$(VPY) -m pytest tests/unit -q $(PYTEST_ARGS)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Annotated, Any, Callable, ClassVar, Literal, Optional
+from typing import Annotated, Any, Callable, ClassVar, Final, Literal, Optional
 
 from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, StringConstraints,
                       ValidationError, ValidationInfo, field_validator, model_validator)
@@ -27,7 +27,7 @@ from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializ
 from services.common.reference import CODE, Urgency
 from services.common.tiers import EventSource, GridTier, HotlineClass, Verifier
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MAX_TEXT = 2000          # a description longer than this is someone pasting a document
 MAX_SHORT = 200
 MAX_BODY_BYTES = 64 * 1024
@@ -1057,7 +1057,7 @@ def decode_event(payload: dict) -> Event:
     other version is refused, naming `schema_version`, before its fields are looked at."""
     kind = payload.get("type") if isinstance(payload, dict) else None
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
+    if cls is None or not isinstance(kind, str):
         raise ContractError((FieldError(field="type", message=f"unknown event type {kind!r}"),))
     current = current_version(cls)
     version = payload.get("schema_version", current)

@@ -82,33 +82,37 @@ class AuthContext:
         self.principal, self.action = principal, action
         return principal
 
-    def _entered(self) -> Principal:
-        if self.principal is None:
+    def _entered(self, action: str | None = None) -> tuple[Principal, str]:
+        """The entrypoint's principal and the action to check (the entrypoint's unless one is named)."""
+        action = action or self.action
+        if self.principal is None or action is None:
             raise RuntimeError("no principal: the entrypoint is not @guarded / @guarded_rpc")
-        return self.principal
+        return self.principal, action
 
     def require(self, obj: Mapping[str, Any] | None, action: str | None = None) -> Principal:
         """The object-level check of the entrypoint's action (or another one); Forbidden (403) if refused."""
-        decision = authorize(self._entered(), action or self.action, obj)
+        principal, action = self._entered(action)
+        decision = authorize(principal, action, obj)
         if not decision:
             raise forbidden(decision)
-        return self.principal
+        return principal
 
     def claim(self, body: dict) -> dict:
         """The body with the principal's own street_code/department_code filled in; Forbidden on a mismatch."""
         try:
-            return claim(self._entered(), body)
+            return claim(self._entered()[0], body)
         except Denied as exc:
             raise forbidden(exc.decision) from None
 
     def visible(self, rows: Iterable[Any], attrs: Callable[[Any], Mapping[str, Any]] = lambda row: row,
                 action: str | None = None) -> list:
         """The rows of a list this principal may see (a department: only its own call-outs)."""
-        return visible(self._entered(), action or self.action, rows, attrs)
+        principal, action = self._entered(action)
+        return visible(principal, action, rows, attrs)
 
     def record(self) -> dict:
         """Who acted, for the timeline."""
-        return self._entered().record()
+        return self._entered()[0].record()
 
 
 class Auth(DependencyProvider):

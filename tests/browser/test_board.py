@@ -108,7 +108,8 @@ def test_a_street_raises_a_whistle_watches_it_go_red_and_closes_it(board, stack,
     expect(chengguan).not_to_have_class(OVERDUE)
     assert card.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(59, 20, 23)"
     expect(page.locator("[data-count=overdue]")).to_have_text("超时：1")
-    chased = page.locator("[data-escalations] li[data-kind='callout.escalated']").filter(has_text="区规划和自然资源分局")
+    escalations = page.locator("[data-escalations] li[data-kind='callout.escalated']")
+    chased = escalations.filter(has_text="区规划和自然资源分局")
     expect(chased).to_have_count(1, timeout=WAIT)
     expect(chased).to_contain_text("升级至街道级督办")
     expect(card.locator(".badge.chased")).to_be_visible()
@@ -216,7 +217,8 @@ def test_the_district_decides_a_return_waiting_for_arbitration(board, stack, bro
     expect(card.locator("[data-department=shichang]")).to_have_count(1, timeout=WAIT)
     callout = callouts_of(stack, service_token, whistle_id)["shichang"]
     with DepartmentClient(stack.amqp_uri, "shichang", namespace=stack.namespace) as client:
-        assert client.return_callout(callout["callout_id"], "经营者持有合格证明，不属于本部门职责").outcome == "accepted"
+        returned = client.return_callout(callout["callout_id"], "经营者持有合格证明，不属于本部门职责")
+        assert returned.outcome == "accepted"
     waiting = street_page.locator(f"[data-returns] li[data-whistle-id='{whistle_id}']")
     expect(waiting).to_contain_text("退单", timeout=WAIT)
     expect(card.locator("[data-department=shichang] .dstatus")).to_have_text("已退单")

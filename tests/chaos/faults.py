@@ -153,7 +153,7 @@ class Schedule(threading.Thread):
                 due = int(self.segment * (k + 0.5))
                 record = FaultRecord(fault.name, fault.description, due)
                 self.records.append(record)
-                if not self._wait(lambda: self.ledger.snapshot()["attempted"] >= due, None):
+                if not self._wait(lambda due=due: self.ledger.snapshot()["attempted"] >= due, None):
                     return
                 record.sent_at_start = self.ledger.snapshot()["confirmed"]
                 record.started = time.monotonic()

@@ -68,7 +68,7 @@ class ChaosStack(Stack):
             processes = [self._replica(key) for key in self.replica_keys(name)]
             errors: list[BaseException] = []
 
-            def start(process):
+            def start(process, errors=errors):
                 try:
                     process.start()
                 except BaseException as exc:  # noqa: BLE001 - raised below, once all have tried

@@ -6,7 +6,8 @@ Other knobs (environment): CHAOS_RATE (whistles/s, default sized so the stream s
 CHAOS_WINDOW (whistles in flight at most, default 60), CHAOS_DB_OUTAGE_SECONDS (5),
 CHAOS_CUT_SECONDS (5), CHAOS_DOWN_SECONDS (2: how long a killed service or the stopped broker stays
 down), CHAOS_CHECKIN_RETRY_SECONDS (30; doubles per re-send, up to 16 times), CHAOS_FAULT_ROUNDS (times
-the eight faults are repeated, default one per 2,500 whistles). The report is printed and written to var/chaos-report.md.
+the eight faults are repeated, default one per 2,500 whistles). The report is printed and written to
+var/chaos-report.md.
 
 Replicas: CHAOS_REPLICAS runs each service as competing replicas, "2" for every service or per service
 ("whistle=3,dispatch=3,roster=2,metrics=2"; `make replica-test`, on PostgreSQL). Each kill then hits one

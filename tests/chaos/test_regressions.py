@@ -112,7 +112,7 @@ def test_metrics_restarted_with_a_backlog_counts_each_callout_once(private_broke
             finally:
                 for burner in burners:
                     burner.wait(30)
-            wait_for(lambda: counted() >= sent, timeout=60, what=f"metrics to count {sent} call-outs")
+            wait_for(lambda sent=sent: counted() >= sent, timeout=60, what=f"metrics to count {sent} call-outs")
             time.sleep(1)
             assert counted() == sent, (
                 f"restart {attempt}: {sent} call-outs issued, /metrics chuishao_callouts_issued_total says "

@@ -142,12 +142,13 @@ def test_a_department_may_publish_only_its_own_reports_under_its_own_name(broker
     chengguan = connect("dept-chengguan")
     inbox(broker)
     for key in ("checkin.gongan", "return.gongan", "outcome.gongan.accepted", "outcome.chengguan.accepted"):
-        assert refusal(chengguan, lambda ch: publish(ch, "checkins", key)) == 403, key
+        assert refusal(chengguan, lambda ch, key=key: publish(ch, "checkins", key)) == 403, key
     assert refusal(chengguan, lambda ch: publish(ch, "callouts", "callout.chengguan.urgent")) == 403
     assert refusal(chengguan, lambda ch: publish(ch, "events", "callout.checked_in")) == 403
     assert refusal(chengguan, lambda ch: publish(ch, "deadletters", "")) == 403
     # the broker refuses a user_id that is not the connection's own account
-    spoofed = refusal(chengguan, lambda ch: publish(ch, "checkins", "checkin.chengguan", user_id=f"{PREFIX}dept-gongan"))
+    spoofed = refusal(chengguan,
+                      lambda ch: publish(ch, "checkins", "checkin.chengguan", user_id=f"{PREFIX}dept-gongan"))
     assert spoofed == 406
     channel = chengguan.channel()
     channel.confirm_delivery()
@@ -214,7 +215,8 @@ def callout(department="chengguan") -> CalloutIssued:
                          place=Place(address="滨江路12号"), description="楼顶加盖", joint_enforcement=False,
                          departments=(department,), issued_at=now, matrix_version="m1",
                          deadlines=Deadlines(check_in_by=now + timedelta(minutes=30),
-                                             arrival_by=now + timedelta(hours=1), completion_by=now + timedelta(days=1)))
+                                             arrival_by=now + timedelta(hours=1),
+                                             completion_by=now + timedelta(days=1)))
 
 
 def test_the_department_client_works_with_its_confined_account(broker):

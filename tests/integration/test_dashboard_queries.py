@@ -68,6 +68,6 @@ def test_an_invalid_query_is_reported_as_such(prometheus):
 def test_the_burn_rate_rules_are_evaluated(prometheus):
     for window in ("5m", "30m", "1h", "6h", "1d", "3d"):
         expr = f"department:chuishao_checkin_errors:ratio_rate{window}"
-        wait_for(lambda: prometheus.query(expr)["data"]["result"], timeout=30, what=expr)
+        wait_for(lambda expr=expr: prometheus.query(expr)["data"]["result"], timeout=30, what=expr)
     answer = prometheus.query(concrete("chuishao:checkin_slo_objective:ratio"))
     assert float(answer["data"]["result"][0]["value"][1]) == 0.95

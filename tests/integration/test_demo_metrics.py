@@ -73,7 +73,8 @@ def demo(stack, tmp_path_factory):
     try:
         result = subprocess.run([sys.executable, "-m", "services.demo", "run", "--whistles", "30", "--rate", "4",
                                  "--horizon", "12", "--linger", "100", "--seed", "7"],
-                                env={**stack.env(), "CHUISHAO_LANG": "en"}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=400)
+                                env={**stack.env(), "CHUISHAO_LANG": "en"}, cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, timeout=400)
         log.close()
         output = (tmp / "demo.log").read_text(errors="replace")
         assert result.returncode == 0, output[-3000:]
@@ -288,7 +289,8 @@ def test_every_instrument_is_the_same_after_a_restart(demo):
     period = Period.containing(demo["started"])
     if period == Period.containing(datetime.now(timezone.utc)):
         context = Context.from_reference(demo["reference"], load_rules(), chinese_workdays())
-        response = assess(facts_from_events(drained(demo)), period, datetime.now(timezone.utc), context).district.response
+        assessed = assess(facts_from_events(drained(demo)), period, datetime.now(timezone.utc), context)
+        response = assessed.district.response
         outcomes = {outcome: sum(v for (name, labels), v in before.items()
                                  if name == "chuishao_deadline_outcomes_total"
                                  and ("step", "check_in") in labels and ("outcome", outcome) in labels)

@@ -177,7 +177,8 @@ def test_the_cli_prints_a_readable_line_and_refuses_bad_input_before_sending(sta
     sent = bus.listen("checkins", f"*.{DEPARTMENT}")
     no_evidence = cli(stack, "arrive", row["callout_id"], "--officer", "市场监管 梁晨", "--address", "食堂",
                       "--evidence", "")
-    assert no_evidence.returncode == 2 and "--evidence" in no_evidence.stderr and "must not be empty" in no_evidence.stderr
+    assert no_evidence.returncode == 2
+    assert "--evidence" in no_evidence.stderr and "must not be empty" in no_evidence.stderr
     short_reason = cli(stack, "return", row["callout_id"], "--reason", "不")
     assert short_reason.returncode == 2 and "give a reason of at least 4 characters" in short_reason.stderr
     missing = cli(stack, "complete", row["callout_id"], "--summary", "处置完毕")      # no --evidence

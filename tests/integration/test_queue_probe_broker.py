@@ -26,7 +26,7 @@ def test_consumer_counts_and_depth_from_the_broker():
         try:
             for queue in (listening, silent):
                 admin.queue_declare(queue, durable=True, auto_delete=False, arguments={"x-queue-type": "quorum"})
-            for n in range(3):
+            for _ in range(3):
                 admin.basic_publish(admin.prepare_message(b"{}"), exchange="", routing_key=silent)
             reader.basic_consume(listening, callback=lambda message: None)
             expected = {"chengguan": 1, "gongan": 0, "shuiwu": 0}

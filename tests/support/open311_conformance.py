@@ -84,7 +84,8 @@ def _w3(where: str, value: Any, required: bool) -> list[str]:
 def check_content_type(header: str | None) -> list[str]:
     """JSON answers are application/json, UTF-8 (the default for JSON, or said so)."""
     kind, _, params = (header or "").partition(";")
-    problems = [] if kind.strip().lower() == "application/json" else [f"Content-Type {header!r} is not application/json"]
+    problems = [] if kind.strip().lower() == "application/json" \
+        else [f"Content-Type {header!r} is not application/json"]
     charset = re.search(r"charset=([^;\s]+)", params, re.I)
     if charset and charset.group(1).strip('"').lower() not in ("utf-8", "utf8"):
         problems.append(f"Content-Type {header!r}: the charset must be UTF-8")
@@ -114,7 +115,8 @@ def check_services(body: Any) -> list[str]:
             if service.get("type") not in SERVICE_TYPES:
                 problems.append(f"services[{i}].type: {service.get('type')!r} is not one of {', '.join(SERVICE_TYPES)}")
             codes.append(service.get("service_code"))
-    problems += [f"services: service_code {c!r} appears twice" for c in sorted({c for c in codes if codes.count(c) > 1}, key=str)]
+    twice = sorted({c for c in codes if codes.count(c) > 1}, key=str)
+    problems += [f"services: service_code {c!r} appears twice" for c in twice]
     return problems
 
 

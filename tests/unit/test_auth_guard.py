@@ -178,7 +178,8 @@ def test_an_expired_or_revoked_token_is_401(world):
 
 
 def test_a_token_of_the_wrong_kind_is_403_and_another_streets_whistle_is_403(world):
-    status, body, _ = call(world, "POST", "/api/v1/whistles/w-dx/closure", token=world["tokens"][Kind.DEPARTMENT], body={})
+    status, body, _ = call(world, "POST", "/api/v1/whistles/w-dx/closure", token=world["tokens"][Kind.DEPARTMENT],
+                           body={})
     assert status == 403 and "department token may not close a whistle" in body["error"]
     status, body, _ = call(world, "POST", "/api/v1/whistles/w-nx/closure", token=world["tokens"][Kind.STREET], body={})
     assert status == 403 and body["errors"] == [{"field": "street_code", "message": body["error"]}]

@@ -40,7 +40,7 @@ def test_a_department_reports_on_its_own_call_outs_and_sees_whistles_it_is_calle
 
 
 def test_district_staff_read_everything_decide_arbitrations_and_add_departments_but_close_nothing():
-    for action, rule in RULES.items():
+    for action in RULES:
         if action.endswith(".read") and not action.startswith("dlq."):
             assert authorize(district, action, WHISTLE_OF_NANXIASHU), action
     assert authorize(district, "arbitration.decide", {"street_code": "daxigou"})

@@ -17,13 +17,30 @@ from sqlalchemy.orm import sessionmaker
 
 from services.common import db
 from services.common.db import create_schema
-from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened, Arrive, CalloutArrived,
-                                    CalloutCheckedIn, CalloutCompleted, CalloutEscalated, CalloutIssued, CalloutsIssued,
-                                    CalloutReturned, CheckIn, Complete, Place, Return, WhistleRaised, decode_event)
+from services.common.events import (
+    AllCheckedIn,
+    AllCompleted,
+    ArbitrationDecided,
+    ArbitrationOpened,
+    Arrive,
+    CalloutArrived,
+    CalloutCheckedIn,
+    CalloutCompleted,
+    CalloutEscalated,
+    CalloutIssued,
+    CalloutReturned,
+    CalloutsIssued,
+    CheckIn,
+    Complete,
+    Place,
+    Return,
+    WhistleRaised,
+    decode_event,
+)
 from services.common.reference import load_reference
 from services.dispatch.domain import IllegalStep
-from tests.support.dispatch import DispatchDriver
 from services.dispatch.orm import arbitrations, callouts, cases, platform, step_deadlines
+from tests.support.dispatch import DispatchDriver
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 4, 1, 0, tzinfo=UTC)          # Monday 09:00 in Beijing

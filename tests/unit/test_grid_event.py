@@ -243,7 +243,8 @@ def test_an_event_for_an_unknown_grid_street_or_category_is_refused_naming_each(
 
 
 def test_a_road_office_report_without_a_grid_opens_at_the_street():
-    state = open_event(opening(grid_code=None, source="road_office", reported_by="街道书记 孙力"), "e-1", RULES, T0).state
+    walk = opening(grid_code=None, source="road_office", reported_by="街道书记 孙力")
+    state = open_event(walk, "e-1", RULES, T0).state
     assert (state.tier, state.community_code, state.verification) == ("street", None, "not_required")
     assert state.accept_by == T0 + timedelta(hours=4)
 

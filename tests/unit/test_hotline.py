@@ -132,8 +132,8 @@ def test_a_false_report_is_answered_as_such_and_only_a_closed_ticket_is_answered
     intake = receive_ticket(ticket(), "e-1", RULES, minutes(5))
     with pytest.raises(IllegalAction):
         answer_of(intake.ticket, intake.decision.state, RULES, minutes(6))
-    false = verify(intake.decision.state, verifying("false_report", role="grid_worker", reason="现场已无垃圾，群众误报"),
-                   RULES, minutes(50)).state
+    report = verifying("false_report", role="grid_worker", reason="现场已无垃圾，群众误报")
+    false = verify(intake.decision.state, report, RULES, minutes(50)).state
     answered, _, _ = answer_of(intake.ticket, false, RULES, minutes(50))
     assert (answered.outcome, answered.summary, answered.signed_for_at) == ("false_report", "现场已无垃圾，群众误报",
                                                                             minutes(50))

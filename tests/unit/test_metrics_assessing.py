@@ -33,7 +33,8 @@ def events() -> list:
             out += [escalated(i, n=1), escalated(i, tier="district", n=1)]
         else:
             out += [returned(i, timedelta(minutes=20), 1, rerouted_to="shengtai")]
-        out += [arrived(i, timedelta(minutes=25)), completed(i, timedelta(hours=2)), closed(wid, at + timedelta(hours=3))]
+        out += [arrived(i, timedelta(minutes=25)), completed(i, timedelta(hours=2)),
+                closed(wid, at + timedelta(hours=3))]
         if k % 4 == 1:
             out += [FollowUpRecorded(whistle_id=wid, street_code="nanxiashu", rating="unsatisfied", comment=None,
                                      recorded_by="回访员", reopened=True, occurred_at=at + timedelta(hours=4)),

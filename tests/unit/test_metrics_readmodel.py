@@ -122,7 +122,8 @@ def test_an_event_seen_twice_changes_nothing_and_is_counted_once():
     assert sum(observed(first).values()) == 4          # issued, latency, check-in, outcome
     rows = {"callout_facts": first.rows["callout_facts"].values()}
     again = folded(i, check, rows=rows)                # a redelivery in a later batch
-    assert again.observations() == [] and again.updates()["callout_facts"] == [] and not again.inserts()["callout_facts"]
+    assert again.observations() == [] and again.updates()["callout_facts"] == []
+    assert not again.inserts()["callout_facts"]
 
 
 def test_a_check_in_that_overtakes_its_call_out_starts_the_row_and_the_issue_completes_it():
@@ -166,7 +167,8 @@ def test_a_return_answers_the_check_in_and_voids_the_steps_not_yet_due():
                    returned(i, timedelta(minutes=45), 1, arbitration_id="a1"))
     early, late = callout_row(state, i, 0), callout_row(state, i, 1)
     assert (early["check_in_outcome"], early["arrival_outcome"], early["completion_outcome"]) == ("met", "void", "void")
-    assert (late["check_in_outcome"], late["arrival_outcome"], late["completion_outcome"]) == ("missed", "missed", "void")
+    outcomes = (late["check_in_outcome"], late["arrival_outcome"], late["completion_outcome"])
+    assert outcomes == ("missed", "missed", "void")
     assert (early["return_verdict"], late["return_verdict"]) == ("rerouted", "pending")
     seen = observed(state)
     assert seen[("RETURNS", ("guihua", "rerouted"))] == 1 and seen[("RETURNS", ("zhujian", "arbitration"))] == 1
@@ -253,7 +255,8 @@ def test_an_arbitration_seen_decided_before_opened_is_counted_when_its_deadline_
                                reason="unowned_place", candidates=(), decide_by=T0 + timedelta(hours=2),
                                occurred_at=T0)
     second = folded(opened, rows={"arbitration_facts": first.rows["arbitration_facts"].values()})
-    assert observed(second) == Counter({("ARBITRATIONS", ("unowned_place",)): 1, ("ARBITRATIONS_DECIDED", ("true",)): 1})
+    assert observed(second) == Counter({("ARBITRATIONS", ("unowned_place",)): 1,
+                                        ("ARBITRATIONS_DECIDED", ("true",)): 1})
 
 
 # ---------------------------------------------------------------- live counting equals the rebuild

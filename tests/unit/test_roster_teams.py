@@ -34,8 +34,9 @@ def available(on_duty=None, officers=None, at=NOW) -> Availability:
     return Availability(at, officers or OFFICERS, {**ON_DUTY, **(on_duty or {})})
 
 
-def formed(case=CASE, lead="chengguan", supporting=("guihua", "zhujian"), availability=None, workload=Workload(),
+def formed(case=CASE, lead="chengguan", supporting=("guihua", "zhujian"), availability=None, workload=None,
            rules=RULES, now=NOW):
+    workload = Workload() if workload is None else workload
     return form("t-1", case, lead, supporting, availability or available(), workload, rules, CODES, now)
 
 

@@ -7,16 +7,43 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.common.events import (AllCheckedIn, AllCompleted, ArbitrationDecided, ArbitrationOpened,
-                                    ArbitrationOverdue, CalloutArrived, CalloutCheckedIn, CalloutCompleted,
-                                    CalloutEscalated, CalloutReturned, CalloutsIssued, CloseWhistle, Deadlines,
-                                    IssuedCallout,
-                                    FollowUp, MemberCheckedIn, Place, RaiseWhistle, RosterGapEscalated, SendBack, TeamAssembled,
-                                    TeamOfficer,
-                                    WhistleLinked, WhistleRaised)
+from services.common.events import (
+    AllCheckedIn,
+    AllCompleted,
+    ArbitrationDecided,
+    ArbitrationOpened,
+    ArbitrationOverdue,
+    CalloutArrived,
+    CalloutCheckedIn,
+    CalloutCompleted,
+    CalloutEscalated,
+    CalloutReturned,
+    CalloutsIssued,
+    CloseWhistle,
+    Deadlines,
+    FollowUp,
+    IssuedCallout,
+    MemberCheckedIn,
+    Place,
+    RaiseWhistle,
+    RosterGapEscalated,
+    SendBack,
+    TeamAssembled,
+    TeamOfficer,
+    WhistleLinked,
+    WhistleRaised,
+)
 from services.common.reference import load_reference
-from services.whistle.domain import (WhistleState, close, follow_up, linked_lines, raised_line, send_back,
-                                     timeline_entries, timeline_entry)
+from services.whistle.domain import (
+    WhistleState,
+    close,
+    follow_up,
+    linked_lines,
+    raised_line,
+    send_back,
+    timeline_entries,
+    timeline_entry,
+)
 from services.whistle.timeline import MESSAGES, render_timeline, render_timeline_entry
 from tests.support.samples import whistle_request
 
@@ -34,8 +61,10 @@ TEAM = dict(team_id="t-1", kind="whistle", whistle_id="w-1", street_code="daxigo
 
 EVENTS = [
     CalloutsIssued(whistle_id="w-1", street_code="daxigou", community_code=None, grid_code=None,
-                   category="illegal_construction", urgency="urgent", joint_enforcement=True, departments=("chengguan",),
-                   callouts=(IssuedCallout(callout_id="c-1", department_code="chengguan", department_name_zh="区城管执法局",
+                   category="illegal_construction", urgency="urgent", joint_enforcement=True,
+                   departments=("chengguan",),
+                   callouts=(IssuedCallout(callout_id="c-1", department_code="chengguan",
+                                           department_name_zh="区城管执法局",
                                            role="lead", deadlines=DEADLINES, issued_at=T0),)),
     CalloutCheckedIn(**STEP, officer="王建国", checked_in_at=T0, check_in_by=T0, on_time=True),
     CalloutCheckedIn(**STEP, officer="王建国", checked_in_at=T0, check_in_by=T0, on_time=False),
@@ -171,8 +200,8 @@ def test_lines_in_both_languages():
     gap = timeline_entry(EVENTS[-5], REFERENCE)
     member = timeline_entry(EVENTS[-4], REFERENCE)
     assert member.summary == "区住房和城乡建设委员会的李娜以联合执法队员身份报到（超时）"
-    assert gap.summary == ("区规划和自然资源分局无人可参加联合执法（无人在岗，自 2025-03-14 09:30 起）：升级至街道级督办，"
-                           "由街道吹哨报到工作专班督办")
+    assert gap.summary == ("区规划和自然资源分局无人可参加联合执法（无人在岗，自 2025-03-14 09:30 起）："
+                           "升级至街道级督办，由街道吹哨报到工作专班督办")
     assert "全部部门（2 个）已完成第 1 轮处置，街道可以销号" in by_text
     reopened = street_lines()[-1]
     assert reopened.summary == "重新办理，第 2 轮：群众不满意：又搭起来了"
