@@ -316,10 +316,13 @@ def prepare(settings) -> None:
     """Creates the database, records the matrix version, and declares every department's queue."""
     from datetime import datetime, timezone
 
-
     from services.common.broker import declare_topology
     from services.common.db import create_schema
+    from sqlalchemy.exc import IntegrityError
     engine = create_schema(settings.database_url, settings.service)
-    with engine.begin() as conn:
-        repo.store_matrix(conn, process_rules().matrix, datetime.now(timezone.utc))
+    try:
+        with engine.begin() as conn:
+            repo.store_matrix(conn, process_rules().matrix, datetime.now(timezone.utc))
+    except IntegrityError:
+        pass                    # a replica starting at the same moment recorded the same version first
     declare_topology(settings, load_reference())

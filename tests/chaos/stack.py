@@ -23,8 +23,7 @@ class ChaosServiceProcess(ServiceProcess):
     def command(self) -> list[str]:
         return [*runner_command(), self.name]
 
-    def start(self, timeout: float = 90) -> "ChaosServiceProcess":
-        return super().start(timeout)
+    start_timeout: ClassVar[float] = 90
 
     def dump_stacks(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -73,11 +73,23 @@ class ServiceProcess:
     def command(self) -> list[str]:
         return [sys.executable, "-m", "services.common.runner", self.name]
 
-    def start(self, timeout: float = 40) -> "ServiceProcess":
+    start_timeout: ClassVar[float] = 40
+
+    def start(self, timeout: float | None = None) -> "ServiceProcess":
+        self.spawn()
+        return self.wait_ready(timeout)
+
+    def spawn(self) -> "ServiceProcess":
+        """Starts the process without waiting for it (Stack.start spawns several, then waits for each)."""
+        self._asked = None
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.command(), env=self.env, cwd=ROOT, stdout=self.log,
                                         stderr=subprocess.STDOUT)
-        wait_for(self._ready, timeout=timeout, what=f"{self.name} to be ready (log: {self.log_path})")
+        return self
+
+    def wait_ready(self, timeout: float | None = None) -> "ServiceProcess":
+        wait_for(self._ready, timeout=timeout or self.start_timeout,
+                 what=f"{self.name} to be ready (log: {self.log_path})")
         return self
 
     def _ready(self) -> bool:
@@ -85,9 +97,15 @@ class ServiceProcess:
             raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
         return requests.get(f"{self.url}/health", timeout=1).status_code == 200
 
+    def ask_to_stop(self, sig=signal.SIGTERM) -> None:
+        """Sends the signal once (a second SIGTERM to nameko while it stops gracefully hangs it)."""
+        if self.process and self.process.poll() is None and getattr(self, "_asked", None) != sig:
+            self.process.send_signal(sig)
+            self._asked = sig
+
     def stop(self, sig=signal.SIGTERM, timeout: float = 20) -> int | None:
         if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
+            self.ask_to_stop(sig)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -169,9 +187,12 @@ class Stack:
     process_type: ClassVar[type[ServiceProcess]] = ServiceProcess
 
     def start(self, *names: str) -> "Stack":
-        for name in names:
-            process = self.process_type(name, self.env(), self.tmp / f"{name}.log", self.ports[name])
-            self.processes[name] = process.start()
+        """Starts the services named side by side and returns once every one of them is ready."""
+        started = [self.process_type(name, self.env(), self.tmp / f"{name}.log", self.ports[name]).spawn()
+                   for name in names]
+        self.processes.update({process.name: process for process in started})
+        for process in started:
+            process.wait_ready()
         return self
 
     def url(self, name: str) -> str:
@@ -181,6 +202,9 @@ class Stack:
         return {"AMQP_URI": self.amqp_uri, "rpc_exchange": f"{self.namespace}nameko-rpc"}
 
     def stop(self) -> None:
+        """Asks every service to stop at once, then waits for each (killing one that takes over 20 s)."""
+        for process in self.processes.values():
+            process.ask_to_stop()
         for process in self.processes.values():
             process.stop()
 
