@@ -11,6 +11,7 @@ from typing import Iterable
 import amqp
 from kombu import Connection
 
+from services.common.backoff import reconnect_delay
 from services.common.events import ASSIGNMENTS, CALLOUTS, CHECKINS, DEADLETTERS, EXCHANGES, HOTLINE, WHISTLES
 from services.common.reference import ReferenceData
 from services.common.settings import Settings
@@ -162,12 +163,31 @@ def declare_outside_parties(channel, settings: Settings, reference: ReferenceDat
     declare_queue(channel, settings, HOTLINE_ANSWERS, HOTLINE_BINDINGS)
 
 
-def declare_topology(settings: Settings, reference: ReferenceData) -> None:
-    """The exchanges, and the queues where departments and streets read: declared before a service runs."""
-    with connect(settings) as conn:
-        channel = conn.channel()
-        declare_exchanges(channel, settings)
-        declare_outside_parties(channel, settings, reference)
+STARTUP_PATIENCE_SECONDS = 60.0
+
+
+def declare_topology(settings: Settings, reference: ReferenceData,
+                     patience: float = STARTUP_PATIENCE_SECONDS) -> None:
+    """The exchanges, and the queues where departments and streets read: declared before a service runs.
+
+    A service may start while the broker is still coming up or too busy to answer a handshake in time
+    (a fleet of replicas declaring their quorum queues at once): the declarations, all idempotent, are
+    tried again with back-off for `patience` seconds before the start fails with the broker's error."""
+    deadline = time.monotonic() + patience
+    failures = 0
+    while True:
+        try:
+            with connect(settings) as conn:
+                channel = conn.channel()
+                declare_exchanges(channel, settings)
+                declare_outside_parties(channel, settings, reference)
+            return
+        except CONNECTION_ERRORS as exc:
+            failures += 1
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("declaring the bus topology failed (%s), trying again: %s", failures, exc)
+            time.sleep(reconnect_delay(failures, settings.reconnect_max_seconds))
 
 
 class ConfirmedPublisher:

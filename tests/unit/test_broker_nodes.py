@@ -40,3 +40,19 @@ def test_a_log_line_naming_several_nodes_shows_no_password():
                                    "amqp://u:***@rabbit-2:5672/v (refused)")
     plain = logging.LogRecord("x", logging.INFO, __file__, 1, "no URI here: %d", (3,), None)
     assert RedactCredentials().filter(plain) and plain.getMessage() == "no URI here: 3"
+
+
+def test_a_service_starting_before_the_broker_answers_tries_its_topology_again_then_fails_with_its_error(caplog):
+    import socket
+
+    from services.common.broker import declare_topology
+    from services.common.reference import load_reference
+    with socket.socket() as closed:                  # a port nothing listens on: every connect is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings = load_settings("whistle", {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:{port}//",
+                                         "RECONNECT_MAX_SECONDS": "0.1"})
+    with caplog.at_level("WARNING", logger="services.common.broker"), pytest.raises(ConnectionRefusedError):
+        declare_topology(settings, load_reference(), patience=0.6)
+    tries = [r for r in caplog.records if "declaring the bus topology failed" in r.getMessage()]
+    assert len(tries) >= 3
