@@ -103,7 +103,7 @@ unit: venv
 	$(VPY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
 bench: venv broker
-	@$(VPY) -c 'import matplotlib' 2>/dev/null || $(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,bench]'
+	@test -x $(VENV)/bin/py-spy || $(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,bench]'
 	$(VPY) -m bench $(ARGS)
 
 chaos: venv broker
