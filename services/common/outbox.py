@@ -28,6 +28,7 @@ from services.common.tables import platform_tables
 log = logging.getLogger(__name__)
 BATCH = 200
 SWEEP_GRACE = timedelta(seconds=10)   # a younger unsent row may still be in another replica's memory
+HANDOFF_MAX = 2_000     # rows held in memory at most; beyond, a backlog waits in the table for the sweep
 PUBLISHED = Counter("chuishao_outbox_published_total", "Events relayed and confirmed by the broker",
                     ["service"])
 FAILED = Counter("chuishao_outbox_publish_failures_total", "Relay attempts that did not confirm",
@@ -92,8 +93,10 @@ class Relay:
     A crash between confirm and mark, or a replica's memory backlog older than the grace, sends a
     row twice: consumers dedupe by event_id."""
 
-    def __init__(self, platform: Platform, engine: Engine, publisher: ConfirmedPublisher, service: str):
+    def __init__(self, platform: Platform, engine: Engine, publisher: ConfirmedPublisher, service: str,
+                 handoff_max: int = HANDOFF_MAX):
         self.platform = platform
+        self.handoff_max = handoff_max
         self.engine = engine
         self.publisher = publisher
         self.service = service
@@ -103,6 +106,10 @@ class Relay:
 
     # ------------------------------------------------------------------ rows from this process's commits
     def submit(self, rows: list[dict]) -> None:
+        """Takes committed rows for publishing. Past `handoff_max` rows in memory (a broker slower than
+        the commits) the rest stay in the table only, where the sweep finds them once SWEEP_GRACE has
+        passed: a backlog costs the database, not the process's memory."""
+        rows = rows[:max(0, self.handoff_max - len(self._pending))]
         self._pending.extend(rows)
         self._held.update(r["event_id"] for r in rows)
         try:
