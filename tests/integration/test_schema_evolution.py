@@ -60,15 +60,21 @@ def publish_raised(bus, payload: dict, marker: str) -> None:
 
 
 def expect_processed(stack, bus, payload: dict, marker: str) -> None:
-    """dispatch issued the whistle's call-outs, metrics counted it, nobody dead-lettered it."""
+    """dispatch issued the whistle's call-outs, metrics counted it and them, nobody dead-lettered it.
+
+    Waiting for metrics to count the call-outs too leaves nothing of this whistle in flight when the
+    next test reads its own "before"."""
     callouts = bus.listen("callouts", "callout.*.*")
     before = metric(stack, "chuishao_whistles_raised_total")
+    issued_before = metric(stack, "chuishao_callouts_issued_total")
     publish_raised(bus, payload, marker)
     wanted = departments_called()
     got = callouts.get_all(len(wanted), timeout=30, predicate=lambda c: c["whistle_id"] == payload["whistle_id"])
     assert {c["department_code"] for c in got} == wanted
     wait_for(lambda: metric(stack, "chuishao_whistles_raised_total") == before + 1, timeout=30,
              what="metrics to count the whistle")
+    wait_for(lambda: metric(stack, "chuishao_callouts_issued_total") == issued_before + len(wanted), timeout=30,
+             what="metrics to count the whistle's call-outs")
     assert letters_marked(bus, marker) == []
 
 
