@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -29,8 +30,33 @@ DEFAULT_CODES = {Kind.STREET: "daxigou", Kind.DEPARTMENT: "chengguan", Kind.DIST
                  Kind.HOTLINE: "beijing12345", Kind.FOLLOW_UP: "huifang", Kind.OPEN311: "fixmystreet"}
 
 
+LISTENER_PORTS_FROM = 20000
+
+
+def _ephemeral_low(default: int = 32768) -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free loopback port for a listener, below the kernel's ephemeral range.
+
+    A service or broker node that the tests stop and start again binds its port a second time; a port
+    from the ephemeral range (what binding port 0 gives) may by then be some other process's outgoing
+    connection, and the restart fails with "address in use"."""
+    low = _ephemeral_low()
+    chooser = random.SystemRandom()
+    for _ in range(200):
+        port = chooser.randrange(LISTENER_PORTS_FROM, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:          # the low range is full: whatever the kernel gives
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
