@@ -67,6 +67,25 @@ def _desk(ctx: click.Context, department, amqp, namespace) -> Desk:
     return Desk(ctx.obj, department, amqp or top["amqp"], namespace if namespace is not None else top["namespace"])
 
 
+def _follow(ctx: click.Context, department, amqp, namespace, messages, line, count, idle, as_json,
+            too_few: str) -> None:
+    """Prints what `messages(client)` yields as it comes (a table line each, or JSON); NoAnswer, worded by
+    `too_few`, when `--count` asked for more than came before `--idle` ran out."""
+    session: Session = ctx.obj
+    with reporting(session, REPORT_OPTIONS):
+        desk = _desk(ctx, department, amqp, namespace)
+        seen = 0
+        with desk.client() as client:
+            for message in messages(client):
+                if as_json:
+                    click.echo(message.model_dump_json())
+                else:
+                    out.print(line(session, message))
+                seen += 1
+        if count is not None and seen < count:
+            raise NoAnswer(too_few % {"seen": seen, "count": count, "idle": f"{idle:g}"})
+
+
 def build(t: Text) -> click.Group:
     @click.group(help=t.gettext("A department: receive call-outs and report check-in (报到), arrival, "
                                 "completion, or return (退单)."))
@@ -84,19 +103,9 @@ def build(t: Text) -> click.Group:
     @click.pass_context
     def listen(ctx, department, amqp, namespace, count, idle, as_json):
         session: Session = ctx.obj
-        with reporting(session, REPORT_OPTIONS):
-            desk = _desk(ctx, department, amqp, namespace)
-            seen = 0
-            with desk.client() as client:
-                for callout in client.callouts(timeout=idle, count=count):
-                    if as_json:
-                        click.echo(callout.model_dump_json())
-                    else:
-                        out.print(callout_line(session, callout))
-                    seen += 1
-            if count is not None and seen < count:
-                raise NoAnswer(session.text.gettext("%(seen)s of %(count)s call-outs came within %(idle)s s")
-                               % {"seen": seen, "count": count, "idle": f"{idle:g}"})
+        _follow(ctx, department, amqp, namespace, lambda client: client.callouts(timeout=idle, count=count),
+                callout_line, count, idle, as_json,
+                session.text.gettext("%(seen)s of %(count)s call-outs came within %(idle)s s"))
 
     report_options = (
         click.argument("callout_id"),
@@ -156,19 +165,9 @@ def build(t: Text) -> click.Group:
     @click.pass_context
     def assignments(ctx, department, amqp, namespace, count, idle, as_json):
         session: Session = ctx.obj
-        with reporting(session, REPORT_OPTIONS):
-            desk = _desk(ctx, department, amqp, namespace)
-            seen = 0
-            with desk.client() as client:
-                for message in client.assignments(timeout=idle, count=count):
-                    if as_json:
-                        click.echo(message.model_dump_json())
-                    else:
-                        out.print(assignment_line(session, message))
-                    seen += 1
-            if count is not None and seen < count:
-                raise NoAnswer(session.text.gettext("%(seen)s of %(count)s messages came within %(idle)s s")
-                               % {"seen": seen, "count": count, "idle": f"{idle:g}"})
+        _follow(ctx, department, amqp, namespace, lambda client: client.assignments(timeout=idle, count=count),
+                assignment_line, count, idle, as_json,
+                session.text.gettext("%(seen)s of %(count)s messages came within %(idle)s s"))
 
     member_options = (
         click.argument("team_id"),
